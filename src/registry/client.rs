@@ -104,6 +104,82 @@ impl Registry {
         }
     }
 
+    /// The raw manifest `reference` with its media type.
+    pub async fn manifest(
+        &self,
+        name: &ImageName,
+        reference: &str,
+    ) -> Result<Option<(String, bytes::Bytes)>, RegistryError> {
+        let what = format!("manifest GET of {name}:{reference}");
+        let path = format!("{}/manifests/{reference}", name.repository);
+        let resp = self.send(name, Method::GET, &path, "pull", &what).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                let ct = resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/vnd.docker.distribution.manifest.v2+json")
+                    .to_string();
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| self.unreachable(name, &path, e))?;
+                Ok(Some((ct, body)))
+            }
+            s => Err(self.http_error(name, &what, s, resp).await),
+        }
+    }
+
+    /// The image config digest (= Docker image id) of a single-platform manifest; None for an index.
+    pub async fn config_digest(
+        &self,
+        name: &ImageName,
+        digest: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let Some((_, body)) = self.manifest(name, digest).await? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        Ok(v.pointer("/config/digest")
+            .and_then(|d| d.as_str())
+            .map(str::to_string))
+    }
+
+    /// Points `tag` at the existing manifest `digest` (no image data moves).
+    pub async fn put_tag(
+        &self,
+        name: &ImageName,
+        digest: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let what = format!("tagging {} as {tag}", name.with_digest(digest));
+        let Some((ct, body)) = self.manifest(name, digest).await? else {
+            return Err(RegistryError::Http {
+                registry: name.registry.clone(),
+                what,
+                status: 404,
+                detail: "the manifest to tag is gone".into(),
+            });
+        };
+        let path = format!("{}/manifests/{tag}", name.repository);
+        let resp = self
+            .send_body(
+                name,
+                Method::PUT,
+                &path,
+                "pull,push",
+                &what,
+                Some((&ct, body)),
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(self.http_error(name, &what, s, resp).await),
+        }
+    }
+
     /// Deletes the manifest `digest`; an already-missing manifest is not an error.
     pub async fn delete_manifest(
         &self,
@@ -203,6 +279,20 @@ impl Registry {
         actions: &str,
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.send_body(name, method, path, actions, what, None)
+            .await
+    }
+
+    /// `send` with a request body (content type, bytes).
+    async fn send_body(
+        &self,
+        name: &ImageName,
+        method: Method,
+        path: &str,
+        actions: &str,
+        what: &str,
+        body: Option<(&str, bytes::Bytes)>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let url = format!("{}{path}", Self::base_url(name));
         let scope = format!("repository:{}:{actions}", name.repository);
         let key = (name.registry.clone(), scope.clone());
@@ -214,6 +304,11 @@ impl Registry {
                 .http
                 .request(method.clone(), &url)
                 .header(reqwest::header::ACCEPT, MANIFEST_ACCEPT);
+            if let Some((ct, b)) = &body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, *ct)
+                    .body(b.clone());
+            }
             if let Some(h) = self.tokens.lock().await.get(&key) {
                 req = req.header(reqwest::header::AUTHORIZATION, h.clone());
             }
