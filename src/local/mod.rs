@@ -23,3 +23,29 @@ pub use engine::LocalEngine;
 pub use error::LocalError;
 pub use limiter::{Limiter, Permit};
 pub use types::{BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published};
+
+/// Test hook: pushes the existing local image `name:tag` with `creds`, bypassing the registry
+/// pre-checks (exercises the daemon's in-stream auth errors).
+#[doc(hidden)]
+pub async fn push_existing(
+    docker_host: Option<&str>,
+    name: &crate::registry::ImageName,
+    tag: &str,
+    creds: &crate::registry::ResolvedCredentials,
+) -> Result<(), LocalError> {
+    let addr = daemon::DaemonAddr::resolve(docker_host)?;
+    let version = api::version(&addr).await?;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let redactor = progress::Redactor::new(creds.credentials.iter().map(|c| &c.password));
+    push::push(
+        &addr,
+        &version.prefix(),
+        name,
+        tag,
+        creds,
+        &redactor,
+        &tx,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+}
