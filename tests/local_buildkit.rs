@@ -125,7 +125,7 @@ async fn failing_step_reports_step_exit_code_and_last_30_lines() {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let df = format!(
         "FROM {BUSYBOX}\nRUN echo ok-{id}\n\
-         RUN for i in $(seq 1 40); do echo line-$i; done; echo bad >&2; exit 3\n"
+         RUN for i in $(seq 1 40); do echo line-$i; done; echo bad; exit 3\n"
     );
     let dir = write_tree(&[("x", "x")]);
     let mut spec = publish_spec(

@@ -3,9 +3,7 @@
 //! registry credentials, and closes when the build's handle is dropped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bollard::health::health_server::{Health, HealthServer};
 use bollard::health::{
@@ -20,8 +18,8 @@ use bollard::moby::filesync::v1::{
     VerifyTokenAuthorityResponse,
 };
 use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper_util::rt::TokioExecutor;
+use hyper_util::service::TowerToHyperService;
 use tonic14::{Request, Response, Status};
 
 use super::daemon::{body_text, DaemonAddr};
@@ -89,51 +87,19 @@ pub(crate) async fn start(
             what: "open a BuildKit session".into(),
             detail: e.to_string(),
         })?;
-    let io = SessionIo(TokioIo::new(upgraded));
+    // Served on this task (not tonic's serve_with_incoming, which spawns a detached task per
+    // connection): aborting the task must drop the connection so the daemon ends the session.
+    let routes = tonic14::service::Routes::new(HealthServer::new(Healthy))
+        .add_service(SecretsServer::new(SecretStore { secrets }))
+        .add_service(AuthServer::new(CredentialStore { creds }))
+        .prepare();
     let task = tokio::spawn(async move {
         let _keep_conn_driver = guard;
-        let router = tonic14::transport::Server::builder()
-            .add_service(HealthServer::new(Healthy))
-            .add_service(SecretsServer::new(SecretStore { secrets }))
-            .add_service(AuthServer::new(CredentialStore { creds }));
-        let _ = router
-            .serve_with_incoming(futures::stream::iter(vec![Ok::<_, std::io::Error>(io)]))
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(upgraded, TowerToHyperService::new(routes))
             .await;
     });
     Ok(Session { task })
-}
-
-struct SessionIo(TokioIo<hyper::upgrade::Upgraded>);
-
-impl tonic14::transport::server::Connected for SessionIo {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-impl AsyncRead for SessionIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for SessionIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
 }
 
 struct Healthy;
