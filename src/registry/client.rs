@@ -22,7 +22,7 @@ const ATTEMPTS: u32 = 3;
 /// A registry client with cached credentials and tokens; cheap to share behind an Arc.
 pub struct Registry {
     config: RegistryConfig,
-    http: reqwest::Client,
+    http: std::sync::OnceLock<reqwest::Client>,
     creds: Mutex<HashMap<String, ResolvedCredentials>>,
     tokens: Mutex<HashMap<(String, String), String>>,
 }
@@ -38,18 +38,24 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// A client that resolves credentials per `config`.
     pub fn new(config: RegistryConfig) -> Registry {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            .user_agent(concat!("imagebuild/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Registry {
             config,
-            http,
+            http: std::sync::OnceLock::new(),
             creds: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The HTTP client, made on first use (TLS set-up is not free and many Registries never call out).
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(60))
+                .user_agent(concat!("imagebuild/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
     }
 
     /// The configuration this client was made with.
@@ -301,7 +307,7 @@ impl Registry {
         loop {
             attempt += 1;
             let mut req = self
-                .http
+                .http()
                 .request(method.clone(), &url)
                 .header(reqwest::header::ACCEPT, MANIFEST_ACCEPT);
             if let Some((ct, b)) = &body {
@@ -380,7 +386,7 @@ impl Registry {
                     .cloned()
                     .unwrap_or_else(|| scope.to_string()),
             ));
-            let mut req = self.http.get(&realm).query(&query);
+            let mut req = self.http().get(&realm).query(&query);
             if let Some(c) = &resolved.credentials {
                 req = req.basic_auth(&c.username, Some(&c.password));
             }
