@@ -33,12 +33,19 @@ wait_for() {
   done
 }
 
-# start_bg NAME LOG CMD...: starts CMD in its own session (it outlives this script), records its pid.
+# start_bg NAME LOG CMD...: starts CMD in its own session (it outlives this script and the
+# caller's terminal) and prints its pid. The pid is written by the process itself because setsid
+# forks when its caller leads a process group, which would make $! the wrong pid.
 start_bg() {
-  local name="$1" log="$2"; shift 2
-  setsid nohup "$@" >>"$log" 2>&1 </dev/null &
-  echo $! >"$state/$name.pid"
-  echo "$!"
+  local name="$1" log="$2" pidfile="$state/$1.pid"; shift 2
+  rm -f "$pidfile"
+  # shellcheck disable=SC2016
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
+  for _ in $(seq 1 50); do
+    [ -s "$pidfile" ] && { cat "$pidfile"; return 0; }
+    sleep 0.1
+  done
+  die "$name did not start (no pid written to $pidfile; log: $log)"
 }
 
 # ---------------------------------------------------------------- dockerd

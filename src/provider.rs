@@ -9,7 +9,7 @@ use crate::engine_log::EngineLog;
 use crate::proto::resource_provider_server::ResourceProvider;
 use crate::proto::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
 use crate::resources::diff::{Changes, DiffKind, DiffResult};
-use crate::resources::{container_image, Call, CheckResult, Created, ResourceError, Services};
+use crate::resources::{container_image, fast_container_image, Call, CheckResult, Created, ResourceError, Services};
 use crate::values::{from_struct, to_struct, PropertyMap};
 use prost::Message;
 use std::sync::{Arc, OnceLock};
@@ -29,6 +29,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ResourceType {
     ContainerImage,
+    FastContainerImage,
 }
 
 /// The gRPC service.
@@ -80,9 +81,11 @@ fn resource_type(type_field: &str, urn: &str) -> Result<ResourceType, Status> {
     };
     match token {
         container_image::TOKEN => Ok(ResourceType::ContainerImage),
+        fast_container_image::TOKEN => Ok(ResourceType::FastContainerImage),
         other => Err(Status::invalid_argument(format!(
-            "imagebuild does not know the resource type `{other}` (it serves {})",
-            container_image::TOKEN
+            "imagebuild does not know the resource type `{other}` (it serves {} and {})",
+            container_image::TOKEN,
+            fast_container_image::TOKEN
         ))),
     }
 }
@@ -273,6 +276,9 @@ impl ResourceProvider for Provider {
         let news = from_struct(req.news.as_ref());
         let result = match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => container_image::check(&self.services(), &news).await,
+            ResourceType::FastContainerImage => {
+                fast_container_image::check(&self.services(), &news).await
+            }
         };
         Ok(Response::new(check_response(result)))
     }
@@ -287,6 +293,10 @@ impl ResourceProvider for Provider {
             ResourceType::ContainerImage => {
                 container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
             }
+            ResourceType::FastContainerImage => {
+                fast_container_image::diff(&self.services(), &call, &olds, &old_inputs, &news)
+                    .await
+            }
         };
         Ok(Response::new(diff_response(result)))
     }
@@ -298,6 +308,9 @@ impl ResourceProvider for Provider {
         let result = match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => {
                 container_image::create(&self.services(), &call, &news, req.preview).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::create(&self.services(), &call, &news, req.preview).await
             }
         };
         let (id, properties) = created(result.map_err(|e| status(e, &news))?);
@@ -311,6 +324,9 @@ impl ResourceProvider for Provider {
         let result = match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => {
                 container_image::read(&self.services(), &req.id, &outputs).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::read(&self.services(), &req.id, &outputs).await
             }
         };
         match result.map_err(|e| status(e, &PropertyMap::new()))? {
@@ -338,6 +354,9 @@ impl ResourceProvider for Provider {
             ResourceType::ContainerImage => {
                 container_image::update(&self.services(), &call, &news, req.preview).await
             }
+            ResourceType::FastContainerImage => {
+                fast_container_image::update(&self.services(), &call, &news, req.preview).await
+            }
         };
         let (_, properties) = created(result.map_err(|e| status(e, &news))?);
         Ok(Response::new(rpc::UpdateResponse { properties }))
@@ -350,6 +369,9 @@ impl ResourceProvider for Provider {
         match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => {
                 container_image::delete(&self.services(), &call, &outputs).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::delete(&self.services(), &call, &outputs).await
             }
         }
         .map_err(|e| status(e, &PropertyMap::new()))?;

@@ -6,12 +6,12 @@ use super::image_args::{
     read_build_inputs, validate_repository, validate_tag, BuildInputs, BUILD_INPUT_NAMES,
 };
 use super::inputs::{Field, InputReader};
-use super::progress;
+use super::{progress, pushed_image};
 use super::redact::Redactor;
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
 use crate::context::{explain, ContextSnapshot, Explanation};
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
-use crate::registry::{BasicCredentials, ImageName, Registry, RegistryConfig};
+use crate::registry::{BasicCredentials, ImageName};
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
 
@@ -119,7 +119,8 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
     })
 }
 
-fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCredentials>> {
+/// Reads `registryAuth` ({username, password}); `None` while unknown.
+pub(super) fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCredentials>> {
     let auth = match r.object("registryAuth") {
         Field::Known(m) => m,
         Field::Absent => return Some(None),
@@ -188,7 +189,7 @@ fn fill_defaults(inputs: &mut PropertyMap) {
 }
 
 /// Build secrets and registry passwords are stored as secrets even if the program passed plain text.
-fn mark_secret_inputs(inputs: &mut PropertyMap) {
+pub(super) fn mark_secret_inputs(inputs: &mut PropertyMap) {
     if let Some(v) = inputs.remove("secrets") {
         inputs.insert("secrets".into(), v.secret_if(true));
     }
@@ -219,7 +220,19 @@ pub async fn diff(
         .filter(|n| !NEVER_DIFF.contains(n))
         .collect();
     let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
-    let old_hash = text(olds, "contextHash");
+    diff_context_hash(services, call, olds, news, &mut result).await;
+    result
+}
+
+/// Records a changed (or not yet known) context hash, and tells the user which files changed.
+pub(super) async fn diff_context_hash(
+    services: &Services,
+    call: &Call,
+    olds: &PropertyMap,
+    news: &PropertyMap,
+    result: &mut DiffResult,
+) {
+    let old_hash = pushed_image::text(olds, "contextHash");
     match news.get("contextHash").map(Value::reveal) {
         Some(Value::String(new_hash)) if Some(new_hash.as_str()) != old_hash.as_deref() => {
             result.record("contextHash", DiffKind::Update, false);
@@ -230,7 +243,6 @@ pub async fn diff(
         Some(Value::String(_)) => {}
         _ => result.record("contextHash", DiffKind::Update, false),
     }
-    result
 }
 
 async fn report_changed_files(
@@ -324,7 +336,13 @@ pub async fn create(
         });
     }
     let redactor = redactor_for(news, &image);
-    let published = publish(services, call, &image, &snap, &redactor).await;
+    let repository = match &image.repository {
+        Some(repo) => ImageName::parse(repo),
+        // Unpushed images still need a local name; nothing is ever sent to this host.
+        None => ImageName::parse("imagebuild.local/unpushed"),
+    }
+    .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
+    let published = publish(services, call, &image, &snap, repository, &redactor).await;
     let published =
         published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
     let outputs = final_outputs(news, &image, &snap, &published, derived_secret);
@@ -347,6 +365,7 @@ async fn publish(
     call: &Call,
     image: &ImageInputs,
     snap: &ContextSnapshot,
+    repository: ImageName,
     redactor: &Redactor,
 ) -> Result<Published, LocalError> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -355,10 +374,6 @@ async fn publish(
         call.reporter.clone(),
         redactor.clone(),
     ));
-    let repository = match &image.repository {
-        Some(repo) => ImageName::parse(repo),
-        None => ImageName::parse("imagebuild.local/unpushed"),
-    };
     let spec = PublishSpec {
         build: BuildSpec {
             snapshot: snap.clone(),
@@ -370,7 +385,7 @@ async fn publish(
             cache_from: image.cache_from.clone(),
             secrets: image.secrets.clone(),
         },
-        registry: registry_config(services, &repository, image.registry_auth.clone()),
+        registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
         repository,
         hash_tag: snap.hash.clone(),
         extra_tags: image.tags.clone(),
@@ -382,18 +397,6 @@ async fn publish(
         .await;
     let _ = forwarder.await;
     result
-}
-
-fn registry_config(
-    services: &Services,
-    name: &ImageName,
-    explicit: Option<BasicCredentials>,
-) -> RegistryConfig {
-    RegistryConfig {
-        explicit: explicit.or_else(|| services.config.credentials_for(&name.registry)),
-        ecr_endpoint: services.config.ecr_endpoint.clone(),
-        aws_region: services.config.region.clone(),
-    }
 }
 
 fn failure(
@@ -514,106 +517,20 @@ pub async fn read(
     id: &str,
     outputs: &PropertyMap,
 ) -> Result<ReadResult, ResourceError> {
-    let (Some(repo), Some(digest)) = (text(outputs, "repository"), text(outputs, "digest")) else {
-        // Nothing was pushed: there is nothing remote to check.
-        return Ok(Some(Created {
-            id: id.to_string(),
-            outputs: outputs.clone(),
-        }));
-    };
-    let name = ImageName::parse(&repo);
-    let registry = Registry::new(registry_config(
-        services,
-        &name,
-        stored_credentials(outputs),
-    ));
-    match registry.manifest_digest(&name, &digest).await {
-        Ok(Some(_)) => Ok(Some(Created {
-            id: id.to_string(),
-            outputs: outputs.clone(),
-        })),
-        Ok(None) => Ok(None),
-        Err(e) => Err(ResourceError::Failed(format!(
-            "refresh could not check {repo}@{digest}: {e} (the resource is kept in state)"
-        ))),
-    }
+    let present = pushed_image::still_in_registry(services, outputs).await?;
+    Ok(present.then(|| Created {
+        id: id.to_string(),
+        outputs: outputs.clone(),
+    }))
 }
 
-/// Delete: removes the pushed image only with `deleteOnDestroy`, and only when no tag other than
-/// ours points at it.
+/// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).
 pub async fn delete(
     services: &Services,
     call: &Call,
     outputs: &PropertyMap,
 ) -> Result<(), ResourceError> {
-    let delete = matches!(
-        outputs.get("deleteOnDestroy").map(Value::reveal),
-        Some(Value::Bool(true))
-    );
-    let (Some(repo), Some(digest)) = (text(outputs, "repository"), text(outputs, "digest")) else {
-        return Ok(());
-    };
-    if !delete {
-        return Ok(());
-    }
-    let name = ImageName::parse(&repo);
-    let registry = Registry::new(registry_config(
-        services,
-        &name,
-        stored_credentials(outputs),
-    ));
-    let ours: Vec<String> = match outputs.get("tags").map(Value::reveal) {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => s.rsplit_once(':').map(|(_, t)| t.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let pointing = registry
-        .tags_pointing_at(&name, &digest)
-        .await
-        .map_err(|e| ResourceError::Failed(format!("cannot list the tags of {repo}: {e}")))?;
-    let foreign: Vec<&String> = pointing.iter().filter(|t| !ours.contains(t)).collect();
-    if !foreign.is_empty() {
-        call.reporter.warn(&format!(
-            "left {repo}@{digest} in place: other tags still point at it ({})",
-            foreign
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        return Ok(());
-    }
-    match registry.delete_manifest(&name, &digest).await {
-        Ok(()) => Ok(()),
-        Err(e) => Err(ResourceError::Failed(format!(
-            "deleting {repo}@{digest} failed: {e}"
-        ))),
-    }
-}
-
-fn stored_credentials(outputs: &PropertyMap) -> Option<BasicCredentials> {
-    match outputs.get("registryAuth").map(Value::reveal) {
-        Some(Value::Object(m)) => match (m.get("username"), m.get("password")) {
-            (Some(Value::String(u)), Some(Value::String(p))) => Some(BasicCredentials {
-                username: u.clone(),
-                password: p.clone(),
-            }),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-fn text(map: &PropertyMap, name: &str) -> Option<String> {
-    match map.get(name).map(Value::reveal) {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    }
+    pushed_image::delete(services, call, outputs).await
 }
 
 #[cfg(test)]

@@ -4,14 +4,17 @@
 
 pub mod container_image;
 pub mod diff;
+pub mod fast_container_image;
 pub mod image_args;
 pub mod inputs;
 pub mod progress;
+pub mod pushed_image;
 pub mod redact;
 pub mod snapshots;
 
 use crate::config::ProviderConfig;
 use crate::local::LocalEngine;
+use crate::remote::{AwsEndpoints, RemoteClients};
 use crate::values::PropertyMap;
 use inputs::Failure;
 use std::sync::{Arc, OnceLock};
@@ -37,6 +40,7 @@ pub struct Services {
     /// Cancelled when the engine sends Cancel (Ctrl-C).
     pub cancel: CancellationToken,
     local: OnceLock<LocalEngine>,
+    remote: tokio::sync::OnceCell<Result<Arc<RemoteClients>, String>>,
 }
 
 impl Services {
@@ -47,7 +51,30 @@ impl Services {
             snapshots: snapshots::SnapshotCache::default(),
             cancel,
             local: OnceLock::new(),
+            remote: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The AWS clients for remote builds (created on first use, with the configured endpoints).
+    pub async fn remote(&self) -> Result<Arc<RemoteClients>, String> {
+        self.remote
+            .get_or_init(|| async {
+                let c = &self.config;
+                let endpoints = AwsEndpoints {
+                    region: c.region.clone(),
+                    s3: c.s3_endpoint.clone(),
+                    codebuild: c.codebuild_endpoint.clone(),
+                    logs: c.logs_endpoint.clone(),
+                    ecr: c.ecr_endpoint.clone(),
+                    max_attempts: None,
+                };
+                RemoteClients::new(&endpoints)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
     }
 
     /// The process-wide local build engine (created on first use: Check and Diff never need it).
