@@ -243,3 +243,31 @@ pub async fn recorded_start_builds(s: &Services) -> Vec<serde_json::Value> {
         .expect("double requests json");
     v.into_iter().map(|r| r["body"].clone()).collect()
 }
+
+/// One AWS JSON 1.1 call to moto (e.g. SSM, Secrets Manager), routed by the credential scope's service.
+pub async fn moto_call(
+    s: &Services,
+    service: &str,
+    target: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(&s.moto)
+        .header("X-Amz-Target", target)
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("moto call");
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "moto {target} answered {status}: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
