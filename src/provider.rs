@@ -9,7 +9,9 @@ use crate::engine_log::EngineLog;
 use crate::proto::resource_provider_server::ResourceProvider;
 use crate::proto::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
 use crate::resources::diff::{Changes, DiffKind, DiffResult};
-use crate::resources::{container_image, fast_container_image, Call, CheckResult, Created, ResourceError, Services};
+use crate::resources::{
+    container_image, fast_container_image, Call, CheckResult, Created, ResourceError, Services,
+};
 use crate::values::{from_struct, to_struct, PropertyMap};
 use prost::Message;
 use std::sync::{Arc, OnceLock};
@@ -294,8 +296,7 @@ impl ResourceProvider for Provider {
                 container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
             }
             ResourceType::FastContainerImage => {
-                fast_container_image::diff(&self.services(), &call, &olds, &old_inputs, &news)
-                    .await
+                fast_container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
             }
         };
         Ok(Response::new(diff_response(result)))

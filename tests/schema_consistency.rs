@@ -53,7 +53,10 @@ fn fast_container_image_matches_schema() {
 fn provider_config_matches_schema() {
     let s = schema();
     assert_eq!(keys(&s["config"]["variables"]), names(&CONFIG_NAMES));
-    assert_eq!(keys(&s["provider"]["inputProperties"]), names(&CONFIG_NAMES));
+    assert_eq!(
+        keys(&s["provider"]["inputProperties"]),
+        names(&CONFIG_NAMES)
+    );
 }
 
 #[test]
@@ -77,5 +80,8 @@ fn every_property_has_a_description() {
     for (token, t) in s["types"].as_object().unwrap() {
         visit(token, &t["properties"]);
     }
-    assert!(missing.is_empty(), "properties without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "properties without a description: {missing:?}"
+    );
 }

@@ -6,8 +6,8 @@ use super::image_args::{
     read_build_inputs, validate_repository, validate_tag, BuildInputs, BUILD_INPUT_NAMES,
 };
 use super::inputs::{Field, InputReader};
-use super::{progress, pushed_image};
 use super::redact::Redactor;
+use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
 use crate::context::{explain, ContextSnapshot, Explanation};
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
@@ -415,7 +415,7 @@ fn failure(
             reasons: vec![message],
         };
     }
-    if error.is_cancelled() {
+    if matches!(error, LocalError::Cancelled) {
         ResourceError::Cancelled(message)
     } else {
         ResourceError::Failed(message)

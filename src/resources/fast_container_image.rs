@@ -4,8 +4,8 @@
 use super::diff::{diff_properties, DiffKind, DiffResult};
 use super::image_args::{read_build_inputs, validate_repository, BuildInputs};
 use super::inputs::{Failure, Field, InputReader};
-use super::pushed_image::{self, text};
 use super::progress::human_bytes;
+use super::pushed_image::{self, text};
 use super::redact::Redactor;
 use super::{Call, CheckResult, Created, ReadResult, Reporter, ResourceError, Services};
 use crate::context::{tar_stream, ContextSnapshot};
@@ -18,7 +18,7 @@ use crate::remote::{
 };
 use crate::values::{PropertyMap, Value};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// The resource's type token.
 pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
@@ -247,7 +247,11 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
     }
     super::container_image::mark_secret_inputs(&mut checked);
     if let (Some(inputs), true) = (&inputs, failures.is_empty()) {
-        match services.snapshots.get(&inputs.build.context_request()).await {
+        match services
+            .snapshots
+            .get(&inputs.build.context_request())
+            .await
+        {
             Ok(snap) => {
                 checked.insert("contextHash".into(), snap.hash.clone().into());
             }
@@ -271,7 +275,11 @@ pub async fn diff(
     old_inputs: &PropertyMap,
     news: &PropertyMap,
 ) -> DiffResult {
-    let before = if old_inputs.is_empty() { olds } else { old_inputs };
+    let before = if old_inputs.is_empty() {
+        olds
+    } else {
+        old_inputs
+    };
     let compared: Vec<&str> = INPUT_NAMES
         .iter()
         .copied()
@@ -324,7 +332,10 @@ pub async fn create(
     };
     let name = ImageName::parse(&inputs.repository)
         .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
-    let redactor = Redactor::from_inputs(news, inputs.registry_auth.iter().map(|a| a.password.clone()));
+    let redactor = Redactor::from_inputs(
+        news,
+        inputs.registry_auth.iter().map(|a| a.password.clone()),
+    );
     let fail = |e: String| ResourceError::Failed(redactor.clean(&e));
 
     let registry = Registry::new(pushed_image::registry_config(
@@ -332,14 +343,21 @@ pub async fn create(
         &name,
         inputs.registry_auth.clone(),
     ));
-    call.reporter.status("asking the registry for this context's image");
+    call.reporter
+        .status("asking the registry for this context's image");
     let existing = registry
         .manifest_digest(&name, &snap.hash)
         .await
-        .map_err(|e| fail(format!("checking {}:{} failed: {e}", inputs.repository, snap.hash)))?;
+        .map_err(|e| {
+            fail(format!(
+                "checking {}:{} failed: {e}",
+                inputs.repository, snap.hash
+            ))
+        })?;
     if let Some(digest) = existing {
-        call.reporter
-            .status("registry already has this context's image: adopted, nothing uploaded or built");
+        call.reporter.status(
+            "registry already has this context's image: adopted, nothing uploaded or built",
+        );
         return Ok(finish(news, &inputs, &snap, BuildRecord::adopted(&digest)));
     }
 
@@ -398,7 +416,11 @@ async fn upload(
     call.reporter.status(&if outcome.skipped {
         format!("context already in {}: upload skipped", outcome.object_uri)
     } else {
-        format!("uploaded {} to {}", human_bytes(outcome.bytes), outcome.object_uri)
+        format!(
+            "uploaded {} to {}",
+            human_bytes(outcome.bytes),
+            outcome.object_uri
+        )
     });
     Ok(outcome)
 }

@@ -40,7 +40,10 @@ pub fn stored_credentials(outputs: &PropertyMap) -> Option<BasicCredentials> {
     }
 }
 
-fn registry_for(services: &Services, outputs: &PropertyMap) -> Option<(ImageName, Registry, String)> {
+fn registry_for(
+    services: &Services,
+    outputs: &PropertyMap,
+) -> Option<(ImageName, Registry, String)> {
     let repo = text(outputs, "repository")?;
     let digest = text(outputs, "digest")?;
     let name = ImageName::parse(&repo).ok()?;
