@@ -61,6 +61,15 @@ else
   wait_for 90 dockerd "$log" "$pid" docker_up
   echo "start-services: dockerd ready ($("$docker_bin" version --format '{{.Server.Version}}'))"
 fi
+# A second daemon started and stopped on this machine (seen here) can delete docker0 under the
+# running one; every RUN step then fails with "could not find bridge docker0". Put it back.
+if ! ip link show docker0 >/dev/null 2>&1; then
+  subnet="$("$docker_bin" network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')"
+  echo "start-services: docker0 bridge missing: recreating it (${subnet:-172.17.0.1}/16)"
+  ip link add docker0 type bridge
+  ip addr add "${subnet:-172.17.0.1}/16" dev docker0
+  ip link set docker0 up
+fi
 
 # ---------------------------------------------------------------- registry
 reg_dir="$state/registry"
