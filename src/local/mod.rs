@@ -4,7 +4,6 @@
 mod api;
 mod builder;
 mod context_body;
-pub mod context_standin;
 mod daemon;
 mod engine;
 mod error;
@@ -14,8 +13,7 @@ mod push;
 mod session;
 mod types;
 
-// TEMPORARY: switch to `crate::context::{...}` when src/context lands (same names and fields).
-pub use context_standin::{tar_stream, ContextSnapshot, Entry, EntryKind, ExtraFile};
+pub use crate::context::{tar_stream, ContextSnapshot, Entry, EntryKind, ExtraFile};
 
 pub use context_body::{dockerfile_in_tar, INJECTED_DOCKERFILE};
 pub use daemon::DEFAULT_DOCKER_HOST;

@@ -1,0 +1,115 @@
+//! StartBuild: generated buildspec, typed secret variables, and an idempotency token derived from the inputs.
+
+use aws_sdk_codebuild::types::{
+    ArtifactsType, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts, SourceType,
+};
+use sha2::{Digest, Sha256};
+
+use super::buildspec;
+use super::clients::RemoteClients;
+use super::error::RemoteError;
+use super::project::ensure_project;
+use super::spec::{RemoteBuildSpec, SecretKind};
+use super::status::console_logs_url;
+
+/// A build CodeBuild accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedBuild {
+    /// CodeBuild build id (`project:uuid`).
+    pub build_id: String,
+    /// Project it runs on.
+    pub project: String,
+    /// Console link to its log.
+    pub logs_url: String,
+    /// The idempotency token sent (same inputs, same token).
+    pub idempotency_token: String,
+}
+
+/// Ensures the project, then starts the build; a repeat with the same inputs within CodeBuild's
+/// token window (5 minutes) returns the same build instead of starting a second.
+pub async fn start_build(
+    clients: &RemoteClients,
+    spec: &RemoteBuildSpec,
+) -> Result<StartedBuild, RemoteError> {
+    spec.validate()?;
+    let project = ensure_project(clients, &spec.project, spec.platform.as_deref()).await?;
+    let buildspec = buildspec::render(spec);
+    let env = secret_variables(spec)?;
+    let token = idempotency_token(&project, &buildspec, spec);
+    let artifacts = ProjectArtifacts::builder()
+        .r#type(ArtifactsType::NoArtifacts)
+        .build()
+        .map_err(|e| RemoteError::Invalid(format!("artifacts override: {e}")))?;
+    let out = clients
+        .codebuild
+        .start_build()
+        .project_name(&project)
+        // The context arrives through the buildspec's download step (tar keeps modes and symlinks).
+        .source_type_override(SourceType::NoSource)
+        .buildspec_override(&buildspec)
+        .artifacts_override(artifacts)
+        .set_environment_variables_override(Some(env))
+        .privileged_mode_override(true)
+        .timeout_in_minutes_override(spec.timeout_minutes as i32)
+        .idempotency_token(&token)
+        .send()
+        .await
+        .map_err(|e| RemoteError::from_sdk("codebuild:StartBuild", &project, e))?;
+    let build_id = out
+        .build_value()
+        .and_then(|b| b.id())
+        .map(str::to_string)
+        .ok_or_else(|| RemoteError::Aws {
+            action: "codebuild:StartBuild".into(),
+            resource: project.clone(),
+            code: None,
+            message: "the answer held no build id".into(),
+        })?;
+    Ok(StartedBuild {
+        logs_url: console_logs_url(clients.region(), &build_id),
+        build_id,
+        project,
+        idempotency_token: token,
+    })
+}
+
+/// Secrets as PARAMETER_STORE / SECRETS_MANAGER variables: CodeBuild resolves them inside the build.
+fn secret_variables(spec: &RemoteBuildSpec) -> Result<Vec<EnvironmentVariable>, RemoteError> {
+    spec.secrets
+        .iter()
+        .map(|s| {
+            let kind = match s.kind {
+                SecretKind::ParameterStore => EnvironmentVariableType::ParameterStore,
+                SecretKind::SecretsManager => EnvironmentVariableType::SecretsManager,
+            };
+            EnvironmentVariable::builder()
+                .name(&s.id)
+                .value(&s.reference)
+                .r#type(kind)
+                .build()
+                .map_err(|e| RemoteError::Invalid(format!("secret {}: {e}", s.id)))
+        })
+        .collect()
+}
+
+/// Token = hash of everything the build request carries, so equal inputs never start two builds.
+pub fn idempotency_token(project: &str, buildspec: &str, spec: &RemoteBuildSpec) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        "imagebuild-start-v1",
+        project,
+        &spec.context_hash,
+        buildspec,
+        &spec.timeout_minutes.to_string(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    for s in &spec.secrets {
+        for part in [&s.id, &format!("{:?}", s.kind), &s.reference] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    format!("imagebuild-{}", &hex::encode(h.finalize())[..40])
+}
