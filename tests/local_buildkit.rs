@@ -223,8 +223,15 @@ async fn copy_dot_sees_what_docker_sends() {
     let listing = format!(
         "FROM {BUSYBOX}\nCOPY . /ctx/\nRUN echo {id} >/dev/null; find /ctx -mindepth 1 | sed 's/^/ENTRY /'\n"
     );
-    // Dockerfile inside the context: sent once, at its own path, as Docker does.
-    let dir = write_tree(&[("a.txt", "a"), ("sub/b.txt", "b"), ("Dockerfile", &listing)]);
+    // Dockerfile inside the context: sent once, at its own path, as Docker does; .dockerignore applied.
+    let dir = write_tree(&[
+        ("a.txt", "a"),
+        ("sub/b.txt", "b"),
+        ("sub/skip.log", "s"),
+        ("node_modules/x/y.js", "y"),
+        (".dockerignore", "*.log\n**/*.log\nnode_modules\n"),
+        ("Dockerfile", &listing),
+    ]);
     let snap = snapshot(dir.path(), &listing, Some("Dockerfile"), &id);
     let ours = engine_copy_listing(snap).await;
     let truth_df = format!("FROM scratch\nCOPY . /ctx/\n# {id}\n");
@@ -236,7 +243,12 @@ async fn copy_dot_sees_what_docker_sends() {
 
     // Inline Dockerfile (not in the context): Docker sends it separately; our tar carries it as
     // `.imagebuild.Dockerfile`, the one documented difference.
-    let dir2 = write_tree(&[("a.txt", "a"), ("sub/b.txt", "b")]);
+    let dir2 = write_tree(&[
+        ("a.txt", "a"),
+        ("sub/b.txt", "b"),
+        ("sub/skip.log", "s"),
+        (".dockerignore", "**/*.log\n"),
+    ]);
     let snap2 = snapshot(dir2.path(), &listing, None, &format!("{id}-inline"));
     let ours2 = engine_copy_listing(snap2).await;
     truth = docker_cli_copy_listing(dir2.path(), &truth_dir.path().join("Dockerfile"));

@@ -1,18 +1,17 @@
 //! Shared helpers for the local engine's integration tests (real dockerd + registry).
-//! Includes a hand-made ContextSnapshot until the context engine lands.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
 use std::time::Instant;
 
+use imagebuild::context::{ContextRequest, DockerfileSource};
 use imagebuild::local::{
-    BuildSpec, ContextSnapshot, Entry, EntryKind, LocalConfig, LocalEngine, ProgressEvent,
-    PublishSpec, Published,
+    BuildSpec, ContextSnapshot, LocalConfig, LocalEngine, ProgressEvent, PublishSpec, Published,
 };
 use imagebuild::registry::{BasicCredentials, ImageName, RegistryConfig};
-use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 pub const BUSYBOX: &str = "imagebuild-base/busybox:latest";
@@ -68,85 +67,25 @@ pub fn write_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-fn walk(root: &Path, rel: &str, out: &mut Vec<Entry>) {
-    let dir = if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    names.sort();
-    for n in names {
-        let p = if rel.is_empty() {
-            n.clone()
-        } else {
-            format!("{rel}/{n}")
-        };
-        let meta = std::fs::symlink_metadata(root.join(&p)).unwrap();
-        if meta.is_dir() {
-            out.push(Entry {
-                path: p.clone(),
-                kind: EntryKind::Dir,
-            });
-            walk(root, &p, out);
-        } else if meta.file_type().is_symlink() {
-            let t = std::fs::read_link(root.join(&p)).unwrap();
-            out.push(Entry {
-                path: p,
-                kind: EntryKind::Symlink {
-                    target: t.to_string_lossy().to_string(),
-                },
-            });
-        } else {
-            use std::os::unix::fs::PermissionsExt;
-            let bytes = std::fs::read(root.join(&p)).unwrap();
-            out.push(Entry {
-                path: p,
-                kind: EntryKind::File {
-                    exec: meta.permissions().mode() & 0o111 != 0,
-                    size: bytes.len() as u64,
-                    digest: sha2::Sha256::digest(&bytes).into(),
-                },
-            });
-        }
-    }
-}
-
-/// Hand-made snapshot of every file under `root` (stand-in for the context engine; no .dockerignore).
-/// `dockerfile_in_context` names the Dockerfile's path when it is one of the files; else it is inline.
+/// Snapshot through the real context engine; `dockerfile_in_context` names the Dockerfile's path when
+/// it is a file of the context, else `dockerfile` is given inline. `salt` varies the hash.
 pub fn snapshot(
     root: &Path,
     dockerfile: &str,
     dockerfile_in_context: Option<&str>,
     salt: &str,
 ) -> ContextSnapshot {
-    let mut entries = Vec::new();
-    walk(root, "", &mut entries);
-    let mut h = sha2::Sha256::new();
-    let mut files = 0;
-    let mut bytes = 0;
-    for e in &entries {
-        h.update(e.path.as_bytes());
-        if let EntryKind::File { digest, size, .. } = &e.kind {
-            h.update(digest);
-            files += 1;
-            bytes += size;
-        }
-    }
-    h.update(dockerfile.as_bytes());
-    h.update(salt.as_bytes());
-    ContextSnapshot {
-        hash: hex::encode(h.finalize()),
-        files,
-        bytes,
-        root: PathBuf::from(root),
-        entries: Arc::new(entries),
-        dockerfile_contents: Arc::new(dockerfile.as_bytes().to_vec()),
-        dockerfile_in_context: dockerfile_in_context.map(str::to_string),
-    }
+    let source = match dockerfile_in_context {
+        Some(p) => DockerfileSource::Path(root.join(p)),
+        None => DockerfileSource::Inline(dockerfile.to_string()),
+    };
+    imagebuild::context::snapshot(&ContextRequest {
+        dir: PathBuf::from(root),
+        dockerfile: source,
+        extra_inputs: vec![("test-salt".into(), salt.into())],
+        cache_dir: Some(std::env::temp_dir().join("imagebuild-local-tests-cache")),
+    })
+    .unwrap_or_else(|e| panic!("snapshot of {}: {e}", root.display()))
 }
 
 /// A BuildSpec with defaults.
