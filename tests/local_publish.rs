@@ -206,3 +206,41 @@ async fn pushed_images_carry_inline_cache_and_cache_from_uses_the_authenticated_
         .iter()
         .any(|(_, e)| matches!(e, ProgressEvent::Step { cached: true, .. })));
 }
+
+#[tokio::test]
+async fn foreign_arch_reports_the_platform_and_copy_only_builds_work() {
+    require_services();
+    let dir = write_tree(&[("n", "n")]);
+    let mut b = build_spec(snapshot(
+        dir.path(),
+        &format!("FROM {BUSYBOX}\nRUN echo hi\n"),
+        None,
+        "arm",
+    ));
+    b.platform = Some("linux/arm64".into());
+    let mut spec = publish_spec(b, unique_repo("arm"));
+    spec.push = false;
+    let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
+    let msg = r.expect_err("no arm64 base image here").to_string();
+    assert!(
+        msg.contains("cannot build for platform linux/arm64"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no linux/arm64 variant of a base image"),
+        "{msg}"
+    );
+
+    // No base image and no RUN: BuildKit builds any platform without emulation.
+    let mut b = build_spec(snapshot(
+        dir.path(),
+        "FROM scratch\nCOPY n /n\n",
+        None,
+        "arm-scratch",
+    ));
+    b.platform = Some("linux/arm64".into());
+    let mut spec = publish_spec(b, unique_repo("arm"));
+    spec.push = false;
+    let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
+    r.unwrap_or_else(|e| panic!("{e}"));
+}

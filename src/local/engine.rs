@@ -44,6 +44,11 @@ pub fn default_parallelism() -> usize {
         .clamp(2, 8)
 }
 
+/// `IMAGEBUILD_LOCAL_BUILDER=classic` forces the classic builder (diagnosis, and tests of the fallback).
+fn force_classic() -> bool {
+    std::env::var("IMAGEBUILD_LOCAL_BUILDER").is_ok_and(|v| v.eq_ignore_ascii_case("classic"))
+}
+
 /// Registry host of an image reference such as `host:5000/a/b:tag` (Docker Hub when none).
 fn reference_host(reference: &str) -> String {
     match reference.split_once('/') {
@@ -168,7 +173,8 @@ impl LocalEngine {
         let mut tracker = Tracker::new(redactor.clone());
         let prefix = version.prefix();
         let tag_ref = repo.with_tag(&spec.hash_tag);
-        let mut buildkit = version.has_buildkit() && !self.no_buildkit.load(Ordering::SeqCst);
+        let mut buildkit =
+            version.has_buildkit() && !self.no_buildkit.load(Ordering::SeqCst) && !force_classic();
         let built_id = loop {
             if !buildkit {
                 if !spec.build.secrets.is_empty() {
@@ -220,6 +226,27 @@ impl LocalEngine {
                         daemon: daemon_platform,
                         detail,
                     })
+                }
+                Err(BuildFailure::Error(LocalError::BuildFailed { message, log_tail })) => {
+                    // A foreign platform usually fails while resolving base images (only the
+                    // daemon's own platform exists locally, and pulling may be impossible).
+                    let foreign = spec
+                        .build
+                        .platform
+                        .as_deref()
+                        .filter(|p| *p != daemon_platform);
+                    if let (Some(p), true) =
+                        (foreign, message.contains("failed to create LLB definition"))
+                    {
+                        return Err(LocalError::Platform {
+                            platform: p.to_string(),
+                            daemon: daemon_platform,
+                            detail: format!(
+                                "no {p} variant of a base image is available: {message}"
+                            ),
+                        });
+                    }
+                    return Err(LocalError::BuildFailed { message, log_tail });
                 }
                 Err(BuildFailure::Error(e)) => return Err(e),
             }

@@ -1,0 +1,63 @@
+//! The classic-builder fallback, forced with IMAGEBUILD_LOCAL_BUILDER=classic (this test binary only).
+
+mod local_common;
+
+use imagebuild::local::{LocalError, ProgressEvent};
+use local_common::*;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn classic_builder_builds_pushes_reports_steps_and_failures() {
+    require_services();
+    std::env::set_var("IMAGEBUILD_LOCAL_BUILDER", "classic");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = write_tree(&[("a.txt", "a")]);
+    let eng = engine(1);
+
+    let df = format!("FROM {BUSYBOX}\nCOPY a.txt /a.txt\nRUN echo classic-{id}\n");
+    let repo = unique_repo("classic");
+    let spec = publish_spec(
+        build_spec(snapshot(dir.path(), &df, None, &id)),
+        repo.clone(),
+    );
+    let (r, ev) = publish(&eng, spec.clone(), CancellationToken::new()).await;
+    let p = r.unwrap_or_else(|e| panic!("classic build failed: {e}"));
+    assert_eq!(p.digest, registry_digest(&repo, &spec.hash_tag).await);
+    let kinds: Vec<_> = ev.into_iter().map(|(_, e)| e).collect();
+    assert!(kinds
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Log(l) if l.contains("no BuildKit"))));
+    assert!(kinds.iter().any(|e| matches!(e, ProgressEvent::Step { n: 3, total: 3, name, .. } if name.starts_with("RUN echo classic"))));
+    assert!(kinds
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Log(l) if l == &format!("classic-{id}"))));
+
+    let bad = format!("FROM {BUSYBOX}\nRUN echo {id}; echo boom; exit 4\n");
+    let mut spec = publish_spec(
+        build_spec(snapshot(dir.path(), &bad, None, &format!("{id}-bad"))),
+        repo.clone(),
+    );
+    spec.push = false;
+    let (r, _) = publish(&eng, spec, CancellationToken::new()).await;
+    match r {
+        Err(LocalError::StepFailed {
+            step,
+            exit_code,
+            log_tail,
+            ..
+        }) => {
+            assert!(step.contains("RUN echo"), "{step}");
+            assert_eq!(exit_code, Some(4));
+            assert!(log_tail.iter().any(|l| l == "boom"), "{log_tail:?}");
+        }
+        other => panic!("expected StepFailed, got {other:?}"),
+    }
+
+    let mut b = build_spec(snapshot(dir.path(), &df, None, &format!("{id}-secret")));
+    b.secrets.insert("x".into(), "y".into());
+    let mut spec = publish_spec(b, repo);
+    spec.push = false;
+    let (r, _) = publish(&eng, spec, CancellationToken::new()).await;
+    let msg = r.expect_err("secrets need BuildKit").to_string();
+    assert!(msg.contains("build secrets need BuildKit"), "{msg}");
+}
