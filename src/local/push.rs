@@ -222,3 +222,51 @@ async fn push_once(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_push_errors() {
+        assert!(matches!(
+            classify("unauthorized: authentication required"),
+            Failure::Auth(_)
+        ));
+        assert!(matches!(
+            classify("denied: requested access to the resource is denied"),
+            Failure::Auth(_)
+        ));
+        assert!(matches!(
+            classify("Put \"http://r/v2/x/blobs/uploads/\": read: connection reset by peer"),
+            Failure::Transient(_)
+        ));
+        assert!(matches!(
+            classify("received unexpected HTTP status: 503 Service Unavailable"),
+            Failure::Transient(_)
+        ));
+        assert!(matches!(
+            classify("manifest invalid: manifest invalid"),
+            Failure::Fatal(_)
+        ));
+    }
+
+    #[test]
+    fn auth_header_is_base64url_json() {
+        use base64::Engine as _;
+        let name = ImageName::parse("127.0.0.1:5000/a").unwrap();
+        let creds = ResolvedCredentials {
+            credentials: Some(crate::registry::BasicCredentials {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            source: crate::registry::CredentialSource::Explicit,
+        };
+        let raw = base64::engine::general_purpose::URL_SAFE
+            .decode(auth_header(&name, &creds))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["serveraddress"], "127.0.0.1:5000");
+        assert_eq!(v["username"], "u");
+    }
+}
