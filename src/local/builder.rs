@@ -167,12 +167,26 @@ pub(crate) async fn run(
     let send = req.addr.request(http_req);
     let (resp, guard) = tokio::select! {
         r = send => r?,
-        _ = cancel.cancelled() => return Err(LocalError::Cancelled.into()),
+        _ = cancel.cancelled() => {
+            // The request may already be running on the daemon: the dropped connection and an
+            // explicit cancel both stop it.
+            cancel_on_daemon(req.addr, req.api_prefix, &build_id).await;
+            return Err(LocalError::Cancelled.into());
+        }
     };
     if !resp.status().is_success() {
         let status = resp.status();
         let text = body_text(resp).await;
-        if req.buildkit && text.to_ascii_lowercase().contains("buildkit") {
+        let lower = text.to_ascii_lowercase();
+        let refused = [
+            "not supported",
+            "not enabled",
+            "experimental",
+            "unknown builder",
+        ]
+        .iter()
+        .any(|k| lower.contains(k));
+        if req.buildkit && lower.contains("buildkit") && refused {
             return Err(BuildFailure::NoBuildKit(text));
         }
         return Err(map_error(
