@@ -9,6 +9,20 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// Open files of the local dockerd (its per-session connections), when it runs on this host.
+fn dockerd_fds() -> Option<usize> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = e.file_name().to_string_lossy().to_string();
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "dockerd")
+        {
+            return std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .ok()
+                .map(|d| d.count());
+        }
+    }
+    None
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_builds_do_not_grow_open_files() {
     require_services();
@@ -31,6 +45,7 @@ async fn ten_builds_do_not_grow_open_files() {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = open_fds();
+    let daemon_before = dockerd_fds();
     for i in 0..10 {
         publish(&eng, run(i), CancellationToken::new())
             .await
