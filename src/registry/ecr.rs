@@ -1,11 +1,48 @@
 //! ECR tokens through GetAuthorizationToken with the standard AWS credential chain.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
 use base64::Engine as _;
 
 use super::{BasicCredentials, RegistryError};
 
-/// Fetches and decodes an ECR authorization token (`AWS:<password>`).
+/// ECR tokens live 12 h; reuse one for an hour across publishes in this process.
+const TOKEN_REUSE: Duration = Duration::from_secs(3600);
+
+type TokenCache = Mutex<HashMap<(String, String, Option<String>), (BasicCredentials, Instant)>>;
+
+fn cache() -> &'static TokenCache {
+    static CACHE: OnceLock<TokenCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// An ECR token for `registry`, from the process-wide cache or GetAuthorizationToken.
 pub(crate) async fn authorization_token(
+    registry: &str,
+    region: &str,
+    endpoint: Option<&str>,
+) -> Result<BasicCredentials, RegistryError> {
+    let key = (
+        registry.to_string(),
+        region.to_string(),
+        endpoint.map(str::to_string),
+    );
+    if let Some((c, at)) = cache().lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if at.elapsed() < TOKEN_REUSE {
+            return Ok(c);
+        }
+    }
+    let c = fetch_token(registry, region, endpoint).await?;
+    if let Ok(mut m) = cache().lock() {
+        m.insert(key, (c.clone(), Instant::now()));
+    }
+    Ok(c)
+}
+
+/// Fetches and decodes an ECR authorization token (`AWS:<password>`).
+async fn fetch_token(
     registry: &str,
     region: &str,
     endpoint: Option<&str>,
