@@ -28,6 +28,13 @@ pub(crate) enum Endpoint {
     Unix(String),
     /// host:port over plain TCP.
     Tcp(String),
+    /// host:port over TLS with the client certificates in `cert_dir` (ca.pem, cert.pem, key.pem).
+    Tls {
+        /// host:port.
+        addr: String,
+        /// DOCKER_CERT_PATH, else ~/.docker.
+        cert_dir: std::path::PathBuf,
+    },
 }
 
 /// A daemon address, as given and parsed.
@@ -55,13 +62,20 @@ impl DaemonAddr {
             .strip_prefix("tcp://")
             .or_else(|| raw.strip_prefix("http://"))
         {
+            let hp = hp.trim_end_matches('/').to_string();
             if tls {
-                return Err(LocalError::Invalid(format!(
-                    "Docker host {raw} with DOCKER_TLS_VERIFY is not supported by the local builder yet; \
-                     use a unix socket or an SSH tunnel to one"
-                )));
+                Endpoint::Tls {
+                    addr: hp,
+                    cert_dir: cert_dir(),
+                }
+            } else {
+                Endpoint::Tcp(hp)
             }
-            Endpoint::Tcp(hp.trim_end_matches('/').to_string())
+        } else if let Some(hp) = raw.strip_prefix("https://") {
+            Endpoint::Tls {
+                addr: hp.trim_end_matches('/').to_string(),
+                cert_dir: cert_dir(),
+            }
         } else if raw.starts_with('/') {
             Endpoint::Unix(raw.clone())
         } else {
@@ -97,6 +111,28 @@ impl DaemonAddr {
                     Box::pin(s) as Pin<Box<dyn Io>>
                 })
                 .map_err(|e| self.unreachable(e)),
+            Endpoint::Tls { addr, cert_dir } => {
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| self.unreachable(e))?;
+                let _ = tcp.set_nodelay(true);
+                let connector = tls_connector(cert_dir).map_err(|e| {
+                    LocalError::Invalid(format!(
+                        "cannot use the Docker TLS certificates in {}: {e}",
+                        cert_dir.display()
+                    ))
+                })?;
+                let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+                let name = rustls_pki_types::ServerName::try_from(
+                    host.trim_matches(['[', ']']).to_string(),
+                )
+                .map_err(|e| LocalError::Invalid(format!("bad Docker host name {host:?}: {e}")))?;
+                connector
+                    .connect(name, tcp)
+                    .await
+                    .map(|s| Box::pin(s) as Pin<Box<dyn Io>>)
+                    .map_err(|e| self.unreachable(format!("TLS handshake failed: {e}")))
+            }
         }
     }
 
@@ -119,6 +155,51 @@ impl DaemonAddr {
             .map_err(|e| self.unreachable(format!("request failed: {e}")))?;
         Ok((resp, guard))
     }
+}
+
+/// DOCKER_CERT_PATH, else ~/.docker (as the Docker CLI does).
+fn cert_dir() -> std::path::PathBuf {
+    std::env::var_os("DOCKER_CERT_PATH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".docker")
+        })
+}
+
+/// A TLS connector trusting `ca.pem` and presenting `cert.pem`/`key.pem` when present.
+fn tls_connector(dir: &std::path::Path) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = dir.join("ca.pem");
+    for cert in CertificateDer::pem_file_iter(&ca).map_err(|e| format!("{}: {e}", ca.display()))? {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let config = if cert.exists() && key.exists() {
+        let chain = CertificateDer::pem_file_iter(&cert)
+            .map_err(|e| format!("{}: {e}", cert.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", cert.display()))?;
+        let key_der =
+            PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("{}: {e}", key.display()))?;
+        builder
+            .with_client_auth_cert(chain, key_der)
+            .map_err(|e| e.to_string())?
+    } else {
+        builder.with_no_client_auth()
+    };
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
 }
 
 /// Owns a connection's driver task; dropping it closes the connection (which stops a build).
@@ -177,6 +258,8 @@ mod tests {
         let a = DaemonAddr::resolve(Some("tcp://127.0.0.1:2375")).unwrap();
         assert_eq!(a.endpoint, Endpoint::Tcp("127.0.0.1:2375".into()));
         assert!(DaemonAddr::resolve(Some("ssh://x")).is_err());
+        let a = DaemonAddr::resolve(Some("https://127.0.0.1:2376")).unwrap();
+        assert!(matches!(a.endpoint, Endpoint::Tls { ref addr, .. } if addr == "127.0.0.1:2376"));
     }
 
     #[test]
