@@ -58,4 +58,11 @@ async fn ten_builds_do_not_grow_open_files() {
         after <= before + 2,
         "open files grew from {before} to {after} over 10 builds"
     );
+    // The daemon's side of each session must close too (a leak adds one connection per build).
+    if let (Some(b), Some(a)) = (daemon_before, dockerd_fds()) {
+        assert!(
+            a <= b + 6,
+            "dockerd's open files grew from {b} to {a} over 10 builds"
+        );
+    }
 }
