@@ -1,5 +1,16 @@
 //! Local builds through the Docker Engine API (BuildKit with our own session, classic fallback),
 //! bounded parallelism, progress events, tag and push with a verified registry digest.
+//!
+//! Behaviour the caller can rely on:
+//! - `publish` with `push = true` first HEADs `repository:hash_tag`; if present it adopts (no daemon
+//!   call at all, extra tags are pointed at the same manifest registry-side), else it builds. This
+//!   also checks the credentials before any build (a wrong password fails fast).
+//! - The limiter slot is held for build + push, so `Started`..`Done` spans never exceed the bound.
+//! - `Published.tags` are full references (`registry/repo:tag`), hash tag first.
+//! - Secrets travel only through the BuildKit session; every emitted line and error is redacted.
+//! - The Dockerfile is sent inside the tar: at its own path when it is part of the context,
+//!   otherwise as `.imagebuild.Dockerfile`, which `COPY . /x` then also copies (see `dockerfile_in_tar`).
+//! - `IMAGEBUILD_LOCAL_BUILDER=classic` forces the classic builder.
 
 mod api;
 mod builder;
