@@ -35,10 +35,11 @@ pub fn dockerfile_in_tar(snap: &ContextSnapshot) -> (String, Option<ExtraFile>) 
     (name, Some(extra))
 }
 
-/// The streamed tar body and the Dockerfile path to pass as `dockerfile`.
-pub(crate) fn body(snap: &ContextSnapshot) -> (String, RawBody) {
+/// The streamed tar body (gzip for network daemons, plain for a local socket, where compressing
+/// would only cost CPU) and the Dockerfile path to pass as `dockerfile`.
+pub(crate) fn body(snap: &ContextSnapshot, gzip: bool) -> (String, RawBody) {
     let (name, extra) = dockerfile_in_tar(snap);
-    let stream = tar_stream(snap, extra.into_iter().collect(), false);
+    let stream = tar_stream(snap, extra.into_iter().collect(), gzip);
     let body = http_body_util::StreamBody::new(stream.map_ok(hyper::body::Frame::data));
     (name, body.boxed_unsync())
 }

@@ -89,6 +89,11 @@ impl DaemonAddr {
         })
     }
 
+    /// True when the daemon is reached over the network (worth compressing what is sent).
+    pub fn is_remote(&self) -> bool {
+        !matches!(self.endpoint, Endpoint::Unix(_))
+    }
+
     /// The "is dockerd running?" error for this address.
     pub fn unreachable(&self, e: impl std::fmt::Display) -> LocalError {
         LocalError::DaemonUnreachable {

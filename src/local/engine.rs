@@ -194,7 +194,7 @@ impl LocalEngine {
                     let _ = progress.send(ProgressEvent::Log(msg));
                 }
             }
-            let (dockerfile, body) = context_body::body(&spec.build.snapshot);
+            let (dockerfile, body) = context_body::body(&spec.build.snapshot, addr.is_remote());
             let req = BuildRequest {
                 addr: &addr,
                 api_prefix: &prefix,
