@@ -178,6 +178,24 @@ async fn build_pushes_keeps_modes_and_symlinks_and_secrets_stay_out_of_plaintext
     assert_eq!(registry.as_deref(), Some(finished.digest.as_str()));
     assert_eq!(finished.state, BuildState::Succeeded);
     assert!(finished.build_seconds > 0.0 && finished.queued_seconds >= 0.0);
+    for expected in [
+        "SUBMITTED",
+        "QUEUED",
+        "PROVISIONING",
+        "DOWNLOAD_SOURCE",
+        "INSTALL",
+        "PRE_BUILD",
+        "BUILD",
+        "POST_BUILD",
+        "UPLOAD_ARTIFACTS",
+        "FINALIZING",
+        "COMPLETED",
+    ] {
+        assert!(
+            phases.contains(&expected),
+            "phase {expected} reported: {phases:?}"
+        );
+    }
     assert_eq!(phases.last(), Some(&"COMPLETED"), "{phases:?}");
     assert!(
         logs.iter().any(|l| l.contains("secrets-ok")),
@@ -435,5 +453,44 @@ async fn managed_project_is_created_then_updated() {
             .await
             .unwrap(),
         "mine"
+    );
+}
+
+#[tokio::test]
+async fn cache_ref_is_read_and_written() {
+    let s = services().await;
+    let c = clients(&s).await;
+    let dir = context_dir(&[(
+        "Dockerfile",
+        &format!("FROM {BASE}\nRUN echo cached-layer > /c\n"),
+        false,
+    )]);
+    let mut spec = prepared(&s, &c, dir.path()).await;
+    let cache = ImageName {
+        repository: format!("{}-cache", spec.repository.repository),
+        ..spec.repository.clone()
+    };
+    spec.cache_ref = Some(format!(
+        "{}/{}:buildcache",
+        cache.registry, cache.repository
+    ));
+    let started = start_build(&c, &spec).await.expect("start");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let done = wait_build(
+        &c,
+        &started.build_id,
+        tx,
+        CancellationToken::new(),
+        fast_wait(300),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("build with a missing cache image must still succeed: {e}"));
+    assert!(
+        registry_digest(&s, &cache, "buildcache").await.is_some(),
+        "cache image pushed"
+    );
+    assert_eq!(
+        registry_digest(&s, &spec.repository, &spec.hash_tag).await,
+        Some(done.digest)
     );
 }
