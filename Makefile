@@ -1,0 +1,50 @@
+# imagebuild: build, test, demo, SDK and benchmarks. `make test` and `make demo` set up a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ENV := source scripts/env.sh
+PLUGIN := target/debug/pulumi-resource-imagebuild
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+.PHONY: setup build lint unit-test rust-test e2e-test test demo sdk sdk-check sdk-install bench clean-state
+
+setup:
+	scripts/setup.sh
+
+build:
+	cargo build --bins
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+# Unit tests and the Rust integration tests (real dockerd, registry, moto, CodeBuild double).
+rust-test: build
+	$(ENV) && tests/codebuild_double/start.sh && cargo test -- --test-threads=2
+
+sdk:
+	$(ENV) && scripts/gen-sdk.sh sdk-python
+
+# Fails when the committed SDK differs from what the schema generates.
+sdk-check:
+	$(ENV) && scripts/gen-sdk.sh "$$(mktemp -d)/sdk" --compare sdk-python
+
+sdk-install:
+	$(ENV) && pip install -q --force-reinstall --no-deps ./sdk-python
+
+# End-to-end tests: the real Pulumi CLI drives the plugin from Python programs.
+e2e-test: build sdk-install
+	$(ENV) && tests/codebuild_double/start.sh && pytest -q tests/e2e
+
+test: setup lint rust-test sdk-check e2e-test
+
+demo: setup build sdk-install
+	$(ENV) && examples/run-demo.sh
+
+bench: setup
+	$(ENV) && cargo bench --bench context
+	$(ENV) && cargo bench --bench local
+	$(ENV) && cargo bench --bench remote
+	$(ENV) && cargo build --bins && tests/codebuild_double/start.sh && python tests/e2e/bench_fast_wait.py
+
+clean-state:
+	rm -rf tests/.state examples/.pulumi-state

@@ -1,0 +1,46 @@
+# shellcheck shell=bash
+# Environment for imagebuild's tests, demo and tooling. Source it: `source scripts/env.sh`.
+# No `set -euo pipefail` here on purpose: this file runs inside the caller's shell, and those
+# options would outlive it (an interactive shell would exit on the first failing command).
+
+_imagebuild_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export IMAGEBUILD_ROOT="$_imagebuild_root"
+
+# Tools built or cached by scripts/setup.sh live outside the repo so a fresh clone reuses them.
+export IMAGEBUILD_TOOLS_DIR="${IMAGEBUILD_TOOLS_DIR:-$HOME/.cache/imagebuild-tools}"
+# Service state (registry storage, daemon logs, pid files), also outside the repo.
+export IMAGEBUILD_STATE_DIR="${IMAGEBUILD_STATE_DIR:-$HOME/.cache/imagebuild-state}"
+
+export IMAGEBUILD_PULUMI_VERSION="3.274.1"
+export IMAGEBUILD_PULUMI_DIR="$IMAGEBUILD_TOOLS_DIR/pulumi-v$IMAGEBUILD_PULUMI_VERSION"
+export IMAGEBUILD_VENV="$_imagebuild_root/.venv"
+
+case ":$PATH:" in
+  *":$IMAGEBUILD_PULUMI_DIR:"*) ;;
+  *) PATH="$IMAGEBUILD_PULUMI_DIR:$PATH" ;;
+esac
+case ":$PATH:" in
+  *":$IMAGEBUILD_VENV/bin:"*) ;;
+  *) PATH="$IMAGEBUILD_VENV/bin:$PATH" ;;
+esac
+export PATH
+
+# Pulumi must never try to reach the internet from here.
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+
+# Debian's docker client (20.10) does BuildKit builds without buildx; /usr/local/bin/docker does not.
+export IMAGEBUILD_DOCKER=/usr/bin/docker
+
+# Test services started by scripts/start-services.sh (fixed, test-only credentials).
+export IMAGEBUILD_TEST_REGISTRY="127.0.0.1:5000"
+export IMAGEBUILD_TEST_REGISTRY_USER="imagebuild"
+export IMAGEBUILD_TEST_REGISTRY_PASSWORD="imagebuild-test-password"
+export IMAGEBUILD_TEST_MOTO_ENDPOINT="http://127.0.0.1:5050"
+export IMAGEBUILD_TEST_CODEBUILD_ENDPOINT="http://127.0.0.1:5060"
+
+# Base images made locally by scripts/make-base-images.sh (nothing can be pulled).
+export IMAGEBUILD_BASE_BUSYBOX="imagebuild-base/busybox:latest"
+export IMAGEBUILD_BASE_PYTHON="imagebuild-base/python:3.11"
+
+unset _imagebuild_root

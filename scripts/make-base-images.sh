@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Makes the local base images the tests and demo build FROM, without pulling anything:
+#   imagebuild-base/busybox:latest  busybox-static (from apt) with a symlink per applet
+#   imagebuild-base/python:3.11     Debian bookworm minbase (debootstrap) with python3, pip, venv
+# An image that already exists with the same recipe (label imagebuild.base.recipe) is skipped;
+# a changed recipe in this file re-makes it. The bookworm rootfs tarball is cached under
+# $IMAGEBUILD_TOOLS_DIR/base-images so re-importing it (e.g. after a docker reset) is quick.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+source "$here/env.sh"
+docker=/usr/bin/docker
+
+die() { echo "make-base-images: ERROR: $*" >&2; exit 1; }
+
+timeout 10 "$docker" info >/dev/null 2>&1 || die "dockerd is not answering: run scripts/start-services.sh first"
+# image_current IMAGE RECIPE: true when IMAGE exists and was made from RECIPE.
+image_current() {
+  [ "$("$docker" image inspect -f '{{index .Config.Labels "imagebuild.base.recipe"}}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+cache="$IMAGEBUILD_TOOLS_DIR/base-images"
+mkdir -p "$cache"
+work="$(mktemp -d "${TMPDIR:-/tmp}/imagebuild-base.XXXXXX")"
+cleanup() {
+  # debootstrap may leave /proc etc. mounted inside the rootfs on failure.
+  for m in proc sys dev/pts dev; do umount -l "$work/rootfs/$m" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- busybox
+bb_changes=('ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["sh"]')
+bb_recipe="$( (dpkg-query -W -f='${Version}' busybox-static 2>/dev/null; printf '%s\n' "${bb_changes[@]}") | sha256sum | cut -c1-16)"
+if image_current "$IMAGEBUILD_BASE_BUSYBOX" "$bb_recipe"; then
+  echo "make-base-images: $IMAGEBUILD_BASE_BUSYBOX already exists"
+else
+  [ -x /bin/busybox ] || die "/bin/busybox missing: run scripts/install-system.sh (busybox-static)"
+  file -b /bin/busybox 2>/dev/null | grep -q 'statically linked' \
+    || ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' \
+    || die "/bin/busybox is not the static build (install busybox-static, not busybox)"
+  echo "make-base-images: building $IMAGEBUILD_BASE_BUSYBOX from busybox-static"
+  fs="$work/busybox"
+  mkdir -p "$fs"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp,proc,sys,dev,var/tmp}
+  chmod 1777 "$fs/tmp" "$fs/var/tmp"
+  cp /bin/busybox "$fs/bin/busybox"
+  # One symlink per applet, at the path busybox itself reports (absolute target keeps them simple).
+  while read -r applet; do
+    [ "$applet" = bin/busybox ] && continue
+    mkdir -p "$fs/$(dirname "$applet")"
+    ln -sf /bin/busybox "$fs/$applet"
+  done < <(/bin/busybox --list-full)
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$fs/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$fs/etc/group"
+  args=()
+  for c in "${bb_changes[@]}" "LABEL imagebuild.base.recipe=$bb_recipe"; do args+=(--change "$c"); done
+  tar --numeric-owner --owner=0 --group=0 -C "$fs" -cf - . | "$docker" import "${args[@]}" \
+    --message "imagebuild: busybox-static $(dpkg-query -W -f='${Version}' busybox-static)" \
+    - "$IMAGEBUILD_BASE_BUSYBOX" >/dev/null
+  "$docker" run --rm "$IMAGEBUILD_BASE_BUSYBOX" sh -c 'echo hello | grep -q hello' \
+    || die "$IMAGEBUILD_BASE_BUSYBOX was imported but cannot run a shell"
+  echo "make-base-images: $IMAGEBUILD_BASE_BUSYBOX ready"
+fi
+
+# ---------------------------------------------------------------- python (debootstrap)
+suite=bookworm
+packages="python3,python3-pip,python3-venv,python3-setuptools,python3-wheel,python-is-python3,ca-certificates"
+# The cache key changes when the package list changes, so an edit here rebuilds the rootfs.
+key="$(echo "$suite $packages" | sha256sum | cut -c1-12)"
+tarball="$cache/python-$suite-minbase-$key.tar.gz"
+
+# debian_mirror: the Debian archive the machine's apt already uses (deb822 or one-line format).
+debian_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '
+      /^$/ { if (uri != "" && hit) { print uri; exit } uri = ""; hit = 0 }
+      /^URIs:/ { uri = $2 }
+      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == suite) hit = 1 }
+      END { if (uri != "" && hit) print uri }' "$f"
+  done | { grep -v security || true; } | head -n1
+  grep -hE "^deb\s+(\[[^]]*\]\s+)?\S+\s+$suite\s" /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+    | sed -E 's/^deb\s+(\[[^]]*\]\s+)?//' | awk '{print $1}' | { grep -v security || true; } | head -n1
+  return 0
+}
+
+# PIP_NO_BUILD_ISOLATION=off turns build isolation off, so a local sdist builds with the image's own
+# setuptools/wheel instead of fetching them from an index (none is reachable from builds here).
+py_changes=(
+  'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  'ENV LANG=C.UTF-8'
+  'ENV PIP_BREAK_SYSTEM_PACKAGES=1'
+  'ENV PIP_DISABLE_PIP_VERSION_CHECK=1'
+  'ENV PIP_ROOT_USER_ACTION=ignore'
+  'ENV PIP_NO_INPUT=1'
+  'ENV PIP_NO_BUILD_ISOLATION=off'
+  'CMD ["python3"]'
+)
+py_recipe="$( (basename "$tarball"; printf '%s\n' "${py_changes[@]}") | sha256sum | cut -c1-16)"
+if image_current "$IMAGEBUILD_BASE_PYTHON" "$py_recipe"; then
+  echo "make-base-images: $IMAGEBUILD_BASE_PYTHON already exists"
+else
+  if [ -f "$tarball" ]; then
+    echo "make-base-images: using cached rootfs $tarball"
+  else
+    command -v debootstrap >/dev/null || die "debootstrap missing: run scripts/install-system.sh"
+    mirror="$(debian_mirror | head -n1 || true)"
+    [ -n "$mirror" ] || die "found no Debian $suite mirror in /etc/apt/sources.list*"
+    fs="$work/rootfs"
+    log="$work/debootstrap.log"
+    echo "make-base-images: debootstrap $suite minbase + $packages from $mirror (a few minutes)"
+    if ! debootstrap --variant=minbase --include="$packages" "$suite" "$fs" "$mirror" >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      [ -f "$fs/debootstrap/debootstrap.log" ] && tail -n 30 "$fs/debootstrap/debootstrap.log" >&2
+      die "debootstrap failed (mirror $mirror)"
+    fi
+    for m in proc sys dev/pts dev; do umount -l "$fs/$m" 2>/dev/null || true; done
+    # Keep the image small and free of this machine's state.
+    rm -rf "$fs"/var/cache/apt/archives/*.deb "$fs"/var/lib/apt/lists/* "$fs"/tmp/* "$fs"/var/tmp/* \
+      "$fs"/var/log/*.log "$fs"/debootstrap
+    printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$mirror" "$suite" "$suite" >"$fs/etc/apt/sources.list.d/debian.sources"
+    rm -f "$fs/etc/apt/sources.list"
+    echo "make-base-images: caching rootfs at $tarball"
+    tar --numeric-owner -C "$fs" -czf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+  fi
+  echo "make-base-images: importing $IMAGEBUILD_BASE_PYTHON"
+  args=()
+  for c in "${py_changes[@]}" "LABEL imagebuild.base.recipe=$py_recipe"; do args+=(--change "$c"); done
+  "$docker" import "${args[@]}" \
+    --message "imagebuild: debootstrap $suite minbase + $packages" \
+    "$tarball" "$IMAGEBUILD_BASE_PYTHON" >/dev/null
+  "$docker" run --rm "$IMAGEBUILD_BASE_PYTHON" sh -c 'python3 --version && python3 -m pip --version >/dev/null' \
+    || die "$IMAGEBUILD_BASE_PYTHON was imported but python3/pip do not run in it"
+  echo "make-base-images: $IMAGEBUILD_BASE_PYTHON ready ($("$docker" run --rm "$IMAGEBUILD_BASE_PYTHON" python3 --version))"
+fi

@@ -1,0 +1,283 @@
+//! Provider configuration: from Configure's arguments, falling back to the usual environment variables.
+
+use crate::local::LocalConfig;
+use crate::registry::BasicCredentials;
+use crate::resources::inputs::{Failure, Field, InputReader};
+use crate::values::{PropertyMap, Value};
+
+/// Configuration keys the provider accepts (schema `config.variables`).
+pub const CONFIG_NAMES: [&str; 9] = [
+    "region",
+    "ecrEndpoint",
+    "s3Endpoint",
+    "codebuildEndpoint",
+    "logsEndpoint",
+    "dockerHost",
+    "maxParallelBuilds",
+    "registryAuth",
+    "cacheDir",
+];
+
+/// Default credentials for one registry host.
+#[derive(Clone, Debug)]
+pub struct RegistryAuth {
+    /// The registry host, e.g. `ghcr.io` or `127.0.0.1:5000`.
+    pub address: String,
+    /// Username and password (Debug redacts the password).
+    pub credentials: BasicCredentials,
+}
+
+/// The provider's configuration after defaults and environment are applied.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderConfig {
+    /// AWS region (`region`, else AWS_REGION / AWS_DEFAULT_REGION).
+    pub region: Option<String>,
+    /// ECR API endpoint override (`ecrEndpoint`, else AWS_ENDPOINT_URL_ECR).
+    pub ecr_endpoint: Option<String>,
+    /// S3 endpoint override (`s3Endpoint`, else AWS_ENDPOINT_URL_S3).
+    pub s3_endpoint: Option<String>,
+    /// CodeBuild endpoint override (`codebuildEndpoint`, else AWS_ENDPOINT_URL_CODEBUILD).
+    pub codebuild_endpoint: Option<String>,
+    /// CloudWatch Logs endpoint override (`logsEndpoint`, else AWS_ENDPOINT_URL_CLOUDWATCH_LOGS).
+    pub logs_endpoint: Option<String>,
+    /// Docker daemon address (`dockerHost`, else DOCKER_HOST).
+    pub docker_host: Option<String>,
+    /// At most this many local builds run at once (`maxParallelBuilds`, else IMAGEBUILD_MAX_PARALLEL_BUILDS).
+    pub max_parallel_builds: usize,
+    /// Default registry credentials (`registryAuth`, else IMAGEBUILD_REGISTRY_ADDRESS/USERNAME/PASSWORD).
+    pub registry_auth: Vec<RegistryAuth>,
+    /// Where context hashes are cached (`cacheDir`, else IMAGEBUILD_CACHE_DIR).
+    pub cache_dir: Option<String>,
+}
+
+/// A sensible number of parallel builds for this machine.
+pub fn default_parallel_builds() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cpus.clamp(2, 8)
+}
+
+impl ProviderConfig {
+    /// Reads `args` (Configure or CheckConfig), falling back to the environment.
+    pub fn from_args(args: &PropertyMap) -> Result<Self, Vec<Failure>> {
+        Self::from_args_and_env(args, &|k| std::env::var(k).ok())
+    }
+
+    /// Like [`from_args`](Self::from_args) with an explicit environment (for tests).
+    pub fn from_args_and_env(
+        args: &PropertyMap,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, Vec<Failure>> {
+        let mut args = args.clone();
+        // Pulumi's internal keys (e.g. `version`) arrive alongside ours.
+        args.retain(|k, _| CONFIG_NAMES.contains(&k.as_str()));
+        let mut r = InputReader::new(&args);
+        let text = |r: &mut InputReader, name: &str, vars: &[&str]| {
+            r.string(name)
+                .known()
+                .or_else(|| vars.iter().find_map(|v| env(v).filter(|s| !s.is_empty())))
+        };
+        let config = ProviderConfig {
+            region: text(&mut r, "region", &["AWS_REGION", "AWS_DEFAULT_REGION"]),
+            ecr_endpoint: text(
+                &mut r,
+                "ecrEndpoint",
+                &["AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL"],
+            ),
+            s3_endpoint: text(
+                &mut r,
+                "s3Endpoint",
+                &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+            ),
+            codebuild_endpoint: text(
+                &mut r,
+                "codebuildEndpoint",
+                &["AWS_ENDPOINT_URL_CODEBUILD", "AWS_ENDPOINT_URL"],
+            ),
+            logs_endpoint: text(
+                &mut r,
+                "logsEndpoint",
+                &["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL"],
+            ),
+            docker_host: text(&mut r, "dockerHost", &["DOCKER_HOST"]),
+            max_parallel_builds: read_parallel(&mut r, env),
+            registry_auth: read_registry_auth(&mut r, &args, env),
+            cache_dir: text(&mut r, "cacheDir", &["IMAGEBUILD_CACHE_DIR"]),
+        };
+        let failures = r.into_failures();
+        if failures.is_empty() {
+            Ok(config)
+        } else {
+            Err(failures)
+        }
+    }
+
+    /// The local build engine's configuration.
+    pub fn local_config(&self) -> LocalConfig {
+        LocalConfig {
+            docker_host: self.docker_host.clone(),
+            max_parallel_builds: self.max_parallel_builds,
+        }
+    }
+
+    /// Default credentials configured for `registry_host`, if any.
+    pub fn credentials_for(&self, registry_host: &str) -> Option<BasicCredentials> {
+        self.registry_auth
+            .iter()
+            .find(|a| a.address == registry_host)
+            .map(|a| a.credentials.clone())
+    }
+}
+
+fn read_parallel(r: &mut InputReader, env: &dyn Fn(&str) -> Option<String>) -> usize {
+    let from_env =
+        || env("IMAGEBUILD_MAX_PARALLEL_BUILDS").and_then(|s| s.trim().parse::<usize>().ok());
+    match r.count("maxParallelBuilds") {
+        Field::Known(0) => {
+            r.fail(
+                "maxParallelBuilds",
+                "`maxParallelBuilds` must be at least 1 (the number of images built at once)",
+            );
+            1
+        }
+        Field::Known(n) => n as usize,
+        _ => from_env()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(default_parallel_builds),
+    }
+}
+
+fn read_registry_auth(
+    r: &mut InputReader,
+    args: &PropertyMap,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<RegistryAuth> {
+    let mut out = Vec::new();
+    let items = match args.get("registryAuth").map(Value::reveal) {
+        // Stack config for the default provider arrives as JSON text.
+        Some(Value::String(json)) => match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(v) => json_items(&v),
+            Err(e) => {
+                r.fail(
+                    "registryAuth",
+                    format!(
+                        "`registryAuth` must be a list of {{address, username, password}}: {e}"
+                    ),
+                );
+                return out;
+            }
+        },
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::Object(m) => [
+                    field(m, "address"),
+                    field(m, "username"),
+                    field(m, "password"),
+                ],
+                _ => [None, None, None],
+            })
+            .collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => {
+            r.fail(
+                "registryAuth",
+                format!(
+                    "`registryAuth` must be a list of {{address, username, password}}, got {}",
+                    other.type_name()
+                ),
+            );
+            return out;
+        }
+    };
+    for (i, [address, username, password]) in items.into_iter().enumerate() {
+        match (address, username, password) {
+            (Some(address), Some(username), Some(password)) => out.push(RegistryAuth {
+                address,
+                credentials: BasicCredentials { username, password },
+            }),
+            _ => r.fail(
+                format!("registryAuth[{i}]"),
+                "each `registryAuth` entry needs `address`, `username` and `password`",
+            ),
+        }
+    }
+    let from_env = (
+        env("IMAGEBUILD_REGISTRY_ADDRESS"),
+        env("IMAGEBUILD_REGISTRY_USERNAME"),
+        env("IMAGEBUILD_REGISTRY_PASSWORD"),
+    );
+    if let (Some(address), Some(username), Some(password)) = from_env {
+        out.push(RegistryAuth {
+            address,
+            credentials: BasicCredentials { username, password },
+        });
+    }
+    out
+}
+
+fn field(m: &PropertyMap, name: &str) -> Option<String> {
+    match m.get(name).map(Value::reveal) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn json_items(v: &serde_json::Value) -> Vec<[Option<String>; 3]> {
+    let get =
+        |item: &serde_json::Value, k: &str| item.get(k).and_then(|s| s.as_str()).map(String::from);
+    v.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| [get(i, "address"), get(i, "username"), get(i, "password")])
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn strings_from_stack_config_are_coerced() {
+        let mut args = PropertyMap::new();
+        args.insert("maxParallelBuilds".into(), "3".into());
+        args.insert(
+            "registryAuth".into(),
+            Value::Secret(Box::new(
+                r#"[{"address":"r:5000","username":"u","password":"p"}]"#.into(),
+            )),
+        );
+        args.insert("version".into(), "0.1.0".into());
+        let c = ProviderConfig::from_args_and_env(&args, &no_env).unwrap();
+        assert_eq!(c.max_parallel_builds, 3);
+        assert_eq!(c.credentials_for("r:5000").unwrap().username, "u");
+    }
+
+    #[test]
+    fn environment_is_the_fallback() {
+        let env = |k: &str| match k {
+            "AWS_DEFAULT_REGION" => Some("eu-west-1".to_string()),
+            "DOCKER_HOST" => Some("tcp://10.0.0.1:2375".to_string()),
+            "IMAGEBUILD_MAX_PARALLEL_BUILDS" => Some("5".to_string()),
+            _ => None,
+        };
+        let c = ProviderConfig::from_args_and_env(&PropertyMap::new(), &env).unwrap();
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.docker_host.as_deref(), Some("tcp://10.0.0.1:2375"));
+        assert_eq!(c.max_parallel_builds, 5);
+    }
+
+    #[test]
+    fn zero_parallel_builds_is_refused() {
+        let mut args = PropertyMap::new();
+        args.insert("maxParallelBuilds".into(), Value::Number(0.0));
+        let f = ProviderConfig::from_args_and_env(&args, &no_env).unwrap_err();
+        assert_eq!(f[0].property, "maxParallelBuilds");
+    }
+}

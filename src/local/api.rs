@@ -1,0 +1,138 @@
+//! Small Docker Engine API calls over raw connections: version, tag, inspect.
+
+use http_body_util::BodyExt;
+use serde::Deserialize;
+
+use super::daemon::{body_text, encode, DaemonAddr, RawBody};
+use super::LocalError;
+
+/// What `/version` says about the daemon.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DaemonVersion {
+    /// e.g. "1.41".
+    #[serde(rename = "ApiVersion", default)]
+    pub api_version: String,
+    /// e.g. "linux".
+    #[serde(rename = "Os", default)]
+    pub os: String,
+    /// e.g. "amd64".
+    #[serde(rename = "Arch", default)]
+    pub arch: String,
+}
+
+impl DaemonVersion {
+    /// BuildKit through `/build?version=2` needs API 1.39+ on a Linux daemon.
+    pub fn has_buildkit(&self) -> bool {
+        let mut it = self.api_version.split('.');
+        let major: u32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        let minor: u32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        self.os == "linux" && (major, minor) >= (1, 39)
+    }
+
+    /// `/v1.41`, the prefix every later call uses (the daemon's own version: negotiated).
+    pub fn prefix(&self) -> String {
+        format!("/v{}", self.api_version)
+    }
+}
+
+pub(crate) fn empty() -> RawBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// GET `/version` (unversioned, so it works with any daemon).
+pub(crate) async fn version(addr: &DaemonAddr) -> Result<DaemonVersion, LocalError> {
+    let req = http::Request::get("/version")
+        .header("Host", "docker")
+        .body(empty())
+        .map_err(|e| LocalError::Invalid(e.to_string()))?;
+    let (resp, _g) = addr.request(req).await?;
+    if !resp.status().is_success() {
+        let s = resp.status();
+        return Err(LocalError::Daemon {
+            host: addr.display.clone(),
+            what: "report its version".into(),
+            detail: format!("HTTP {s}: {}", body_text(resp).await),
+        });
+    }
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| addr.unreachable(e))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| LocalError::Daemon {
+        host: addr.display.clone(),
+        what: "report its version".into(),
+        detail: format!("unreadable answer: {e}"),
+    })
+}
+
+/// POST `/images/{image}/tag?repo=..&tag=..`.
+pub(crate) async fn tag(
+    addr: &DaemonAddr,
+    prefix: &str,
+    image: &str,
+    repo: &str,
+    tag: &str,
+) -> Result<(), LocalError> {
+    let req = http::Request::post(format!(
+        "{prefix}/images/{}/tag?repo={}&tag={}",
+        encode(image),
+        encode(repo),
+        encode(tag)
+    ))
+    .header("Host", "docker")
+    .body(empty())
+    .map_err(|e| LocalError::Invalid(e.to_string()))?;
+    let (resp, _g) = addr.request(req).await?;
+    if resp.status().is_success() {
+        let _ = body_text(resp).await;
+        return Ok(());
+    }
+    let s = resp.status();
+    Err(LocalError::Daemon {
+        host: addr.display.clone(),
+        what: format!("tag {image} as {repo}:{tag}"),
+        detail: format!("HTTP {s}: {}", body_text(resp).await),
+    })
+}
+
+/// The image id (`sha256:...`) of a local image reference.
+pub(crate) async fn image_id(
+    addr: &DaemonAddr,
+    prefix: &str,
+    reference: &str,
+) -> Result<String, LocalError> {
+    #[derive(Deserialize)]
+    struct Inspect {
+        #[serde(rename = "Id")]
+        id: String,
+    }
+    let req = http::Request::get(format!("{prefix}/images/{}/json", encode(reference)))
+        .header("Host", "docker")
+        .body(empty())
+        .map_err(|e| LocalError::Invalid(e.to_string()))?;
+    let (resp, _g) = addr.request(req).await?;
+    if !resp.status().is_success() {
+        let s = resp.status();
+        return Err(LocalError::Daemon {
+            host: addr.display.clone(),
+            what: format!("inspect {reference}"),
+            detail: format!("HTTP {s}: {}", body_text(resp).await),
+        });
+    }
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| addr.unreachable(e))?
+        .to_bytes();
+    let i: Inspect = serde_json::from_slice(&bytes).map_err(|e| LocalError::Daemon {
+        host: addr.display.clone(),
+        what: format!("inspect {reference}"),
+        detail: e.to_string(),
+    })?;
+    Ok(i.id)
+}

@@ -1,0 +1,115 @@
+//! Local engine errors: each Display is a sentence a user can act on, never holding a secret.
+
+use super::Published;
+use crate::registry::RegistryError;
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The Docker daemon could not be reached.
+    #[error("cannot reach Docker at {host}: {detail}; is dockerd running?")]
+    DaemonUnreachable {
+        /// The address tried.
+        host: String,
+        /// Transport error.
+        detail: String,
+    },
+    /// The daemon refused or failed an API call.
+    #[error("Docker daemon at {host} failed to {what}: {detail}")]
+    Daemon {
+        /// The daemon address.
+        host: String,
+        /// The call that failed.
+        what: String,
+        /// The daemon's message.
+        detail: String,
+    },
+    /// The input cannot be used as given.
+    #[error("{0}")]
+    Invalid(String),
+    /// A Dockerfile step failed.
+    #[error("{}", step_failed_text(.step, .exit_code, .message, .log_tail))]
+    StepFailed {
+        /// The failing instruction, e.g. `[2/3] RUN make`.
+        step: String,
+        /// Exit code of the step's process, when known.
+        exit_code: Option<i32>,
+        /// Daemon's error message (secret-redacted).
+        message: String,
+        /// Last lines (at most 30) of the step's output, secret-redacted.
+        log_tail: Vec<String>,
+    },
+    /// The build failed outside a step (e.g. a Dockerfile syntax error or a missing base image).
+    #[error("build failed: {message}{}", tail_text(.log_tail))]
+    BuildFailed {
+        /// Daemon's error message (secret-redacted).
+        message: String,
+        /// Last log lines, secret-redacted.
+        log_tail: Vec<String>,
+    },
+    /// The daemon cannot build for the requested platform.
+    #[error(
+        "the Docker daemon ({daemon}) cannot build for platform {platform}: {detail}; \
+         build on a machine of that platform, install emulation (binfmt/qemu), or use the remote builder"
+    )]
+    Platform {
+        /// Requested platform.
+        platform: String,
+        /// The daemon's os/arch.
+        daemon: String,
+        /// Daemon's message.
+        detail: String,
+    },
+    /// A registry call failed (auth, unreachable, ...).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The push failed after retries.
+    #[error("pushing {reference} failed after {attempts} attempt(s): {detail}")]
+    Push {
+        /// `registry/repository:tag`.
+        reference: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Last error.
+        detail: String,
+    },
+    /// The caller cancelled; the build was stopped on the daemon.
+    #[error("build cancelled")]
+    Cancelled,
+    /// The image was pushed, then a later step failed; `published` says what is in the registry.
+    #[error("{source} (the image was already pushed as {})", published.image_uri.as_deref().unwrap_or("?"))]
+    AfterPush {
+        /// What was pushed.
+        published: Box<Published>,
+        /// What failed afterwards.
+        source: Box<LocalError>,
+    },
+}
+
+impl LocalError {
+    /// What was pushed before the failure, if anything.
+    pub fn pushed(&self) -> Option<&Published> {
+        match self {
+            LocalError::AfterPush { published, .. } => Some(published),
+            _ => None,
+        }
+    }
+}
+
+fn tail_text(tail: &[String]) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\nlast {} log line(s):\n{}", tail.len(), tail.join("\n"))
+    }
+}
+
+fn step_failed_text(step: &str, code: &Option<i32>, message: &str, tail: &[String]) -> String {
+    let code = code
+        .map(|c| format!(" with exit code {c}"))
+        .unwrap_or_default();
+    format!(
+        "Dockerfile step `{step}` failed{code}: {message}{}",
+        tail_text(tail)
+    )
+}

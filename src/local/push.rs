@@ -1,0 +1,224 @@
+//! Pushing one tag through the daemon, with byte progress, auth-error detection (a wrong password
+//! answers HTTP 200 and fails inside the stream) and retries of transient failures.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::api::empty;
+use super::daemon::{body_text, encode, DaemonAddr};
+use super::progress::Redactor;
+use super::{LocalError, ProgressEvent};
+use crate::registry::{ImageName, RegistryError, ResolvedCredentials};
+
+const ATTEMPTS: u32 = 3;
+
+#[derive(Deserialize)]
+struct PushLine {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, rename = "progressDetail")]
+    progress: Option<Detail>,
+    #[serde(default, rename = "errorDetail")]
+    error_detail: Option<ErrDetail>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    #[serde(default)]
+    current: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrDetail {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+enum Failure {
+    Auth(String),
+    Transient(String),
+    Fatal(String),
+}
+
+fn classify(msg: &str) -> Failure {
+    let l = msg.to_ascii_lowercase();
+    if [
+        "unauthorized",
+        "authentication required",
+        "no basic auth credentials",
+        "denied",
+        "403 forbidden",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
+    {
+        Failure::Auth(msg.to_string())
+    } else if [
+        "connection reset",
+        "connection refused",
+        "timeout",
+        "timed out",
+        "broken pipe",
+        "eof",
+        "502 bad gateway",
+        "503 service unavailable",
+        "504 gateway",
+        "500 internal server error",
+        "too many requests",
+        "tls handshake",
+        "i/o timeout",
+    ]
+    .iter()
+    .any(|k| l.contains(k))
+    {
+        Failure::Transient(msg.to_string())
+    } else {
+        Failure::Fatal(msg.to_string())
+    }
+}
+
+/// X-Registry-Auth value (base64url JSON); "e30=" (`{}`) when anonymous.
+fn auth_header(name: &ImageName, creds: &ResolvedCredentials) -> String {
+    use base64::Engine as _;
+    let v = match &creds.credentials {
+        Some(c) => {
+            serde_json::json!({"username": c.username, "password": c.password, "serveraddress": name.registry})
+        }
+        None => serde_json::json!({}),
+    };
+    base64::engine::general_purpose::URL_SAFE.encode(v.to_string())
+}
+
+/// Pushes `name:tag`, retrying transient failures; `bytes_base` offsets the Pushing counter.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn push(
+    addr: &DaemonAddr,
+    prefix: &str,
+    name: &ImageName,
+    tag: &str,
+    creds: &ResolvedCredentials,
+    redactor: &Redactor,
+    progress: &UnboundedSender<ProgressEvent>,
+    cancel: &CancellationToken,
+) -> Result<(), LocalError> {
+    let reference = name.with_tag(tag);
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match push_once(addr, prefix, name, tag, creds, progress, cancel).await? {
+            None => return Ok(()),
+            Some(Failure::Auth(msg)) => {
+                return Err(LocalError::Registry(RegistryError::Auth {
+                    registry: name.registry.clone(),
+                    source_tried: creds.source.to_string(),
+                    detail: format!("push of {reference} refused: {}", redactor.apply(&msg)),
+                }))
+            }
+            Some(Failure::Fatal(msg)) => {
+                return Err(LocalError::Push {
+                    reference,
+                    attempts: attempt,
+                    detail: redactor.apply(&msg),
+                })
+            }
+            Some(Failure::Transient(msg)) => {
+                last = redactor.apply(&msg);
+                if attempt < ATTEMPTS {
+                    let _ = progress.send(ProgressEvent::Log(format!(
+                        "push of {reference} failed ({last}); retrying"
+                    )));
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))) => {}
+                        _ = cancel.cancelled() => return Err(LocalError::Cancelled),
+                    }
+                }
+            }
+        }
+    }
+    Err(LocalError::Push {
+        reference,
+        attempts: ATTEMPTS,
+        detail: last,
+    })
+}
+
+async fn push_once(
+    addr: &DaemonAddr,
+    prefix: &str,
+    name: &ImageName,
+    tag: &str,
+    creds: &ResolvedCredentials,
+    progress: &UnboundedSender<ProgressEvent>,
+    cancel: &CancellationToken,
+) -> Result<Option<Failure>, LocalError> {
+    let req = http::Request::post(format!(
+        "{prefix}/images/{}/push?tag={}",
+        encode(&name.to_string()),
+        encode(tag)
+    ))
+    .header("Host", "docker")
+    .header("X-Registry-Auth", auth_header(name, creds))
+    .body(empty())
+    .map_err(|e| LocalError::Invalid(e.to_string()))?;
+    let (resp, guard) = match addr.request(req).await {
+        Ok(x) => x,
+        Err(LocalError::DaemonUnreachable { detail, .. }) => {
+            return Ok(Some(Failure::Transient(detail)))
+        }
+        Err(e) => return Err(e),
+    };
+    if !resp.status().is_success() {
+        let s = resp.status();
+        let text = body_text(resp).await;
+        return Ok(Some(classify(&format!("HTTP {s}: {text}"))));
+    }
+    let mut body = resp.into_body().into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut layers: HashMap<String, u64> = HashMap::new();
+    let mut reported = 0u64;
+    let mut last_report = Instant::now();
+    loop {
+        let chunk = tokio::select! {
+            c = body.next() => c,
+            _ = cancel.cancelled() => { drop(guard); return Err(LocalError::Cancelled) }
+        };
+        let Some(chunk) = chunk else { break };
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => return Ok(Some(Failure::Transient(e.to_string()))),
+        };
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line = buf.split_to(pos + 1);
+            let Ok(l) = serde_json::from_slice::<PushLine>(line.trim_ascii()) else {
+                continue;
+            };
+            if let Some(msg) = l.error_detail.and_then(|d| d.message).or(l.error) {
+                return Ok(Some(classify(&msg)));
+            }
+            if let (Some(id), Some(cur)) = (l.id, l.progress.and_then(|p| p.current)) {
+                let e = layers.entry(id).or_default();
+                *e = (*e).max(cur);
+                let total: u64 = layers.values().sum();
+                if total > reported && last_report.elapsed() >= Duration::from_millis(200) {
+                    reported = total;
+                    last_report = Instant::now();
+                    let _ = progress.send(ProgressEvent::Pushing { bytes: total });
+                }
+            }
+        }
+    }
+    let total: u64 = layers.values().sum();
+    if total > reported {
+        let _ = progress.send(ProgressEvent::Pushing { bytes: total });
+    }
+    Ok(None)
+}

@@ -1,0 +1,104 @@
+//! The engine's inputs, progress events and result.
+
+use std::collections::BTreeMap;
+
+use super::ContextSnapshot;
+use crate::registry::{ImageName, RegistryConfig};
+
+/// Engine-wide settings.
+#[derive(Debug, Clone, Default)]
+pub struct LocalConfig {
+    /// Daemon address (`unix:///...`, `tcp://host:port`); None = $DOCKER_HOST, else the default socket.
+    pub docker_host: Option<String>,
+    /// Builds allowed at once in this process; 0 = a default from the machine's core count.
+    pub max_parallel_builds: usize,
+}
+
+/// One image build.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    /// Context files, Dockerfile and content hash.
+    pub snapshot: ContextSnapshot,
+    /// Stage to build (`--target`).
+    pub target: Option<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// One platform, e.g. `linux/arm64`.
+    pub platform: Option<String>,
+    /// Image labels.
+    pub labels: BTreeMap<String, String>,
+    /// Ignore the build cache (also gives fresh cache mounts).
+    pub no_cache: bool,
+    /// Images whose layers may serve as cache (`--cache-from`).
+    pub cache_from: Vec<String>,
+    /// BuildKit secrets, id -> value; never logged, never a build arg.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// Build (unless adopted), tag and push one image.
+#[derive(Debug, Clone)]
+pub struct PublishSpec {
+    /// What to build.
+    pub build: BuildSpec,
+    /// Target repository.
+    pub repository: ImageName,
+    /// Tag derived from the content hash (= snapshot.hash); its presence in the registry means adopt.
+    pub hash_tag: String,
+    /// Further tags to apply and push (e.g. `latest`).
+    pub extra_tags: Vec<String>,
+    /// Push to the registry (false = build and tag locally only, no registry access).
+    pub push: bool,
+    /// Credentials and ECR settings for the target registry.
+    pub registry: RegistryConfig,
+}
+
+/// Structured progress of one publish, for status lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// Waiting for a build slot; `ahead` builds are queued before this one.
+    Queued {
+        /// Builds waiting ahead of this one.
+        ahead: usize,
+    },
+    /// A build slot was taken; the build starts now.
+    Started,
+    /// A Dockerfile step started (or was found in the cache).
+    Step {
+        /// Step number.
+        n: u32,
+        /// Step count.
+        total: u32,
+        /// Instruction text, e.g. `RUN pip install -r requirements.txt`.
+        name: String,
+        /// Served from the build cache.
+        cached: bool,
+    },
+    /// One output line of a step, with secret values replaced by `***`.
+    Log(String),
+    /// Bytes uploaded so far by the push.
+    Pushing {
+        /// Total bytes pushed so far.
+        bytes: u64,
+    },
+    /// The hash tag already exists in the registry: nothing was built or pushed.
+    Adopted,
+    /// Finished successfully.
+    Done,
+}
+
+/// What a publish produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// Local image id (`sha256:...`); for an adopted image, the config digest from its manifest when known.
+    pub image_id: String,
+    /// Manifest digest read back from the registry (None when not pushed).
+    pub digest: Option<String>,
+    /// `registry/repository@sha256:...` (None when not pushed).
+    pub image_uri: Option<String>,
+    /// Full references applied (`registry/repository:tag`), hash tag first.
+    pub tags: Vec<String>,
+    /// True when the image was adopted from the registry instead of built.
+    pub adopted: bool,
+    /// Wall time of the build itself (0 when adopted).
+    pub build_seconds: f64,
+}

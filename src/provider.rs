@@ -1,0 +1,489 @@
+//! The ResourceProvider gRPC service: decodes requests, routes them by type token, encodes answers.
+//! It knows nothing of Docker or AWS: resources do the work.
+
+// tonic::Status is large by design and every RPC returns it; boxing would only add noise.
+#![allow(clippy::result_large_err)]
+
+use crate::config::ProviderConfig;
+use crate::engine_log::EngineLog;
+use crate::proto::resource_provider_server::ResourceProvider;
+use crate::proto::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
+use crate::resources::diff::{Changes, DiffKind, DiffResult};
+use crate::resources::{
+    container_image, fast_container_image, Call, CheckResult, Created, ResourceError, Services,
+};
+use crate::values::{from_struct, to_struct, PropertyMap};
+use prost::Message;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// The provider's version, reported to the engine.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The package schema, embedded so GetSchema needs no files.
+pub const SCHEMA: &str = include_str!("../schema.json");
+
+/// Local builds get this long when the program sets no custom timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// The resource types this provider serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ResourceType {
+    ContainerImage,
+    FastContainerImage,
+}
+
+/// The gRPC service.
+pub struct Provider {
+    log: EngineLog,
+    services: OnceLock<Arc<Services>>,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Provider {
+    /// A provider that logs to the engine at `engine_address` (None: stderr only).
+    pub fn new(engine_address: Option<String>) -> Self {
+        Self {
+            log: EngineLog::start(engine_address),
+            services: OnceLock::new(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// The configured services, or services configured from the environment alone when the
+    /// engine has not sent Configure (e.g. a bare GetSchema or a test).
+    fn services(&self) -> Arc<Services> {
+        self.services
+            .get_or_init(|| {
+                let config = ProviderConfig::from_args(&PropertyMap::new()).unwrap_or_default();
+                Arc::new(Services::new(config, self.cancel.clone()))
+            })
+            .clone()
+    }
+
+    /// The token Cancel trips; the process also trips it when asked to shut down.
+    pub fn cancel_handle(&self) -> tokio_util::sync::CancellationToken {
+        self.cancel.clone()
+    }
+
+    fn call(&self, urn: &str, timeout: f64) -> Call {
+        Call {
+            urn: urn.to_string(),
+            reporter: self.log.reporter(urn),
+            timeout: Some(if timeout > 0.0 {
+                Duration::from_secs_f64(timeout)
+            } else {
+                DEFAULT_TIMEOUT
+            }),
+        }
+    }
+}
+
+fn resource_type(type_field: &str, urn: &str) -> Result<ResourceType, Status> {
+    let token = if type_field.is_empty() {
+        type_from_urn(urn)
+    } else {
+        type_field
+    };
+    match token {
+        container_image::TOKEN => Ok(ResourceType::ContainerImage),
+        fast_container_image::TOKEN => Ok(ResourceType::FastContainerImage),
+        other => Err(Status::invalid_argument(format!(
+            "imagebuild does not know the resource type `{other}` (it serves {} and {})",
+            container_image::TOKEN,
+            fast_container_image::TOKEN
+        ))),
+    }
+}
+
+/// The type token of a URN: `urn:pulumi:stack::project::parent$type::name` -> `type`.
+fn type_from_urn(urn: &str) -> &str {
+    urn.split("::")
+        .nth(2)
+        .and_then(|qualified| qualified.rsplit('$').next())
+        .unwrap_or("")
+}
+
+fn check_response(result: CheckResult) -> rpc::CheckResponse {
+    rpc::CheckResponse {
+        inputs: Some(to_struct(&result.inputs)),
+        failures: result
+            .failures
+            .into_iter()
+            .map(|f| rpc::CheckFailure {
+                property: f.property,
+                reason: f.reason,
+            })
+            .collect(),
+    }
+}
+
+fn diff_response(d: DiffResult) -> rpc::DiffResponse {
+    let changes = match d.changes {
+        Changes::Unknown => DiffChanges::DiffUnknown,
+        Changes::None => DiffChanges::DiffNone,
+        Changes::Some => DiffChanges::DiffSome,
+    };
+    rpc::DiffResponse {
+        replaces: d.replaces(),
+        stables: Vec::new(),
+        delete_before_replace: false,
+        changes: changes as i32,
+        diffs: d.detailed.keys().cloned().collect(),
+        detailed_diff: d
+            .detailed
+            .iter()
+            .map(|(k, kind)| {
+                let kind = match kind {
+                    DiffKind::Add => Kind::Add,
+                    DiffKind::AddReplace => Kind::AddReplace,
+                    DiffKind::Delete => Kind::Delete,
+                    DiffKind::DeleteReplace => Kind::DeleteReplace,
+                    DiffKind::Update => Kind::Update,
+                    DiffKind::UpdateReplace => Kind::UpdateReplace,
+                };
+                let diff = rpc::PropertyDiff {
+                    kind: kind as i32,
+                    input_diff: true,
+                };
+                (k.clone(), diff)
+            })
+            .collect(),
+        has_detailed_diff: true,
+    }
+}
+
+/// The wire form of google.rpc.Status, which carries error details in gRPC trailers.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// Maps a resource failure to the gRPC status the engine expects.
+fn status(error: ResourceError, inputs: &PropertyMap) -> Status {
+    match error {
+        ResourceError::Invalid(m) => Status::invalid_argument(m),
+        // Not Unknown/Internal: those would make the engine think something may exist.
+        ResourceError::Failed(m) => Status::aborted(m),
+        ResourceError::Cancelled(m) => Status::cancelled(m),
+        ResourceError::Partial {
+            id,
+            outputs,
+            reasons,
+        } => {
+            let message = reasons.join("; ");
+            let detail = rpc::ErrorResourceInitFailed {
+                id,
+                properties: Some(to_struct(&outputs)),
+                reasons,
+                inputs: Some(to_struct(inputs)),
+            };
+            let body = RpcStatus {
+                code: tonic::Code::Unknown as i32,
+                message: message.clone(),
+                details: vec![prost_types::Any {
+                    type_url: "type.googleapis.com/pulumirpc.ErrorResourceInitFailed".into(),
+                    value: detail.encode_to_vec(),
+                }],
+            };
+            Status::with_details(tonic::Code::Unknown, message, body.encode_to_vec().into())
+        }
+    }
+}
+
+/// Writes how long an RPC took to stderr, which the engine keeps in its debug log
+/// (`pulumi up --logtostderr -v=9`): where the provider's share of a slow `up` goes.
+fn timed(rpc: &str, urn: &str, started: std::time::Instant) {
+    eprintln!(
+        "imagebuild: {rpc} {urn} took {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
+fn created(c: Created) -> (String, Option<prost_types::Struct>) {
+    (c.id, Some(to_struct(&c.outputs)))
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ResourceProvider for Provider {
+    async fn handshake(
+        &self,
+        _: Request<rpc::ProviderHandshakeRequest>,
+    ) -> Rpc<rpc::ProviderHandshakeResponse> {
+        Ok(Response::new(rpc::ProviderHandshakeResponse {
+            accept_secrets: true,
+            accept_resources: true,
+            accept_outputs: false,
+        }))
+    }
+
+    async fn parameterize(
+        &self,
+        _: Request<rpc::ParameterizeRequest>,
+    ) -> Rpc<rpc::ParameterizeResponse> {
+        Err(Status::unimplemented("imagebuild is not parameterizable"))
+    }
+
+    async fn get_schema(&self, _: Request<rpc::GetSchemaRequest>) -> Rpc<rpc::GetSchemaResponse> {
+        Ok(Response::new(rpc::GetSchemaResponse {
+            schema: SCHEMA.to_string(),
+        }))
+    }
+
+    async fn check_config(&self, req: Request<rpc::CheckRequest>) -> Rpc<rpc::CheckResponse> {
+        let req = req.into_inner();
+        let news = from_struct(req.news.as_ref());
+        let failures = ProviderConfig::from_args(&news).err().unwrap_or_default();
+        Ok(Response::new(check_response(CheckResult {
+            inputs: news,
+            failures,
+        })))
+    }
+
+    async fn diff_config(&self, _: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
+        // No configuration change makes existing images unmanageable: never replace the provider.
+        Ok(Response::new(rpc::DiffResponse {
+            changes: DiffChanges::DiffNone as i32,
+            ..Default::default()
+        }))
+    }
+
+    async fn configure(&self, req: Request<rpc::ConfigureRequest>) -> Rpc<rpc::ConfigureResponse> {
+        let args = from_struct(req.into_inner().args.as_ref());
+        let config = ProviderConfig::from_args(&args).map_err(|failures| {
+            let text: Vec<String> = failures
+                .into_iter()
+                .map(|f| format!("imagebuild:{}: {}", f.property, f.reason))
+                .collect();
+            Status::invalid_argument(text.join("; "))
+        })?;
+        let services = Arc::new(Services::new(config, self.cancel.clone()));
+        if self.services.set(services).is_err() {
+            return Err(Status::failed_precondition(
+                "imagebuild was already configured in this process",
+            ));
+        }
+        Ok(Response::new(rpc::ConfigureResponse {
+            accept_secrets: true,
+            supports_preview: true,
+            accept_resources: true,
+            accept_outputs: false,
+        }))
+    }
+
+    async fn invoke(&self, _: Request<rpc::InvokeRequest>) -> Rpc<rpc::InvokeResponse> {
+        Err(Status::unimplemented("imagebuild has no functions"))
+    }
+
+    async fn call(&self, _: Request<rpc::CallRequest>) -> Rpc<rpc::CallResponse> {
+        Err(Status::unimplemented("imagebuild has no methods"))
+    }
+
+    async fn check(&self, req: Request<rpc::CheckRequest>) -> Rpc<rpc::CheckResponse> {
+        let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
+        let news = from_struct(req.news.as_ref());
+        let result = match resource_type(&req.r#type, &req.urn)? {
+            ResourceType::ContainerImage => container_image::check(&self.services(), &news).await,
+            ResourceType::FastContainerImage => {
+                fast_container_image::check(&self.services(), &news).await
+            }
+        };
+        timed("Check", &urn, started);
+        Ok(Response::new(check_response(result)))
+    }
+
+    async fn diff(&self, req: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
+        let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
+        let olds = from_struct(req.olds.as_ref());
+        let old_inputs = from_struct(req.old_inputs.as_ref());
+        let news = from_struct(req.news.as_ref());
+        let call = self.call(&req.urn, 0.0);
+        let result = match resource_type(&req.r#type, &req.urn)? {
+            ResourceType::ContainerImage => {
+                container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
+            }
+        };
+        timed("Diff", &urn, started);
+        Ok(Response::new(diff_response(result)))
+    }
+
+    async fn create(&self, req: Request<rpc::CreateRequest>) -> Rpc<rpc::CreateResponse> {
+        let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
+        let news = from_struct(req.properties.as_ref());
+        let call = self.call(&req.urn, req.timeout);
+        let result = match resource_type(&req.r#type, &req.urn)? {
+            ResourceType::ContainerImage => {
+                container_image::create(&self.services(), &call, &news, req.preview).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::create(&self.services(), &call, &news, req.preview).await
+            }
+        };
+        let (id, properties) = created(result.map_err(|e| status(e, &news))?);
+        timed("Create", &urn, started);
+        Ok(Response::new(rpc::CreateResponse { id, properties }))
+    }
+
+    async fn read(&self, req: Request<rpc::ReadRequest>) -> Rpc<rpc::ReadResponse> {
+        let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
+        let outputs = from_struct(req.properties.as_ref());
+        let inputs = req.inputs.clone();
+        let result = match resource_type(&req.r#type, &req.urn)? {
+            ResourceType::ContainerImage => {
+                container_image::read(&self.services(), &req.id, &outputs).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::read(&self.services(), &req.id, &outputs).await
+            }
+        };
+        match result.map_err(|e| status(e, &PropertyMap::new()))? {
+            Some(found) => {
+                let (id, properties) = created(found);
+                timed("Read", &urn, started);
+                Ok(Response::new(rpc::ReadResponse {
+                    id,
+                    properties,
+                    inputs,
+                }))
+            }
+            None => {
+                timed("Read", &urn, started);
+                Ok(Response::new(rpc::ReadResponse::default()))
+            }
+        }
+    }
+
+    async fn list(&self, _: Request<rpc::ListRequest>) -> Rpc<rpc::ListResponse> {
+        Err(Status::unimplemented("imagebuild does not list resources"))
+    }
+
+    async fn update(&self, req: Request<rpc::UpdateRequest>) -> Rpc<rpc::UpdateResponse> {
+        let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
+        let news = from_struct(req.news.as_ref());
+        let call = self.call(&req.urn, req.timeout);
+        let result = match resource_type(&req.r#type, &req.urn)? {
+            ResourceType::ContainerImage => {
+                container_image::update(&self.services(), &call, &news, req.preview).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::update(&self.services(), &call, &news, req.preview).await
+            }
+        };
+        let (_, properties) = created(result.map_err(|e| status(e, &news))?);
+        timed("Update", &urn, started);
+        Ok(Response::new(rpc::UpdateResponse { properties }))
+    }
+
+    async fn delete(&self, req: Request<rpc::DeleteRequest>) -> Rpc<()> {
+        let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
+        let outputs = from_struct(req.properties.as_ref());
+        let call = self.call(&req.urn, req.timeout);
+        match resource_type(&req.r#type, &req.urn)? {
+            ResourceType::ContainerImage => {
+                container_image::delete(&self.services(), &call, &outputs).await
+            }
+            ResourceType::FastContainerImage => {
+                fast_container_image::delete(&self.services(), &call, &outputs).await
+            }
+        }
+        .map_err(|e| status(e, &PropertyMap::new()))?;
+        timed("Delete", &urn, started);
+        Ok(Response::new(()))
+    }
+
+    async fn construct(&self, _: Request<rpc::ConstructRequest>) -> Rpc<rpc::ConstructResponse> {
+        Err(Status::unimplemented(
+            "imagebuild has no component resources",
+        ))
+    }
+
+    async fn cancel(&self, _: Request<()>) -> Rpc<()> {
+        // The engine does not cancel running RPCs for us: in-flight builds watch this token.
+        self.cancel.cancel();
+        Ok(Response::new(()))
+    }
+
+    async fn get_plugin_info(&self, _: Request<()>) -> Rpc<rpc::PluginInfo> {
+        Ok(Response::new(rpc::PluginInfo {
+            version: VERSION.to_string(),
+        }))
+    }
+
+    async fn attach(&self, _: Request<rpc::PluginAttach>) -> Rpc<()> {
+        Err(Status::unimplemented(
+            "imagebuild is started by the engine, not attached",
+        ))
+    }
+
+    async fn get_mapping(
+        &self,
+        _: Request<rpc::GetMappingRequest>,
+    ) -> Rpc<rpc::GetMappingResponse> {
+        Err(Status::unimplemented("imagebuild has no mappings"))
+    }
+
+    async fn get_mappings(
+        &self,
+        _: Request<rpc::GetMappingsRequest>,
+    ) -> Rpc<rpc::GetMappingsResponse> {
+        Err(Status::unimplemented("imagebuild has no mappings"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_tokens_come_from_the_type_field_or_the_urn() {
+        let urn = "urn:pulumi:dev::proj::imagebuild:index:ContainerImage::app";
+        assert_eq!(type_from_urn(urn), container_image::TOKEN);
+        let nested = "urn:pulumi:dev::proj::my:comp:Thing$imagebuild:index:ContainerImage::app";
+        assert_eq!(type_from_urn(nested), container_image::TOKEN);
+        assert!(resource_type("", urn).is_ok());
+        assert!(resource_type("imagebuild:index:Nope", urn).is_err());
+    }
+
+    #[test]
+    fn partial_failures_carry_the_init_failed_detail() {
+        let s = status(
+            ResourceError::Partial {
+                id: "r@sha256:1".into(),
+                outputs: PropertyMap::new(),
+                reasons: vec!["tagging failed".into()],
+            },
+            &PropertyMap::new(),
+        );
+        assert_eq!(s.code(), tonic::Code::Unknown);
+        let body = RpcStatus::decode(s.details()).unwrap();
+        assert!(body.details[0]
+            .type_url
+            .ends_with("pulumirpc.ErrorResourceInitFailed"));
+        let detail =
+            rpc::ErrorResourceInitFailed::decode(body.details[0].value.as_slice()).unwrap();
+        assert_eq!(detail.id, "r@sha256:1");
+    }
+}

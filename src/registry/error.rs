@@ -1,0 +1,81 @@
+//! Registry errors: each Display is a sentence naming the registry and what to do, never a secret.
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The image name could not be parsed.
+    #[error("invalid image name {input:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The registry refused the credentials that were tried.
+    #[error(
+        "registry {registry} refused access with {source_tried} ({detail}); \
+         check the username/password or token for {registry}"
+    )]
+    Auth {
+        /// host[:port] of the registry.
+        registry: String,
+        /// Where the credentials came from (never the secret itself).
+        source_tried: String,
+        /// Registry's answer, secret-free.
+        detail: String,
+    },
+    /// The registry could not be reached at all.
+    #[error("cannot reach registry {registry} ({url}): {detail}")]
+    Unreachable {
+        /// host[:port] of the registry.
+        registry: String,
+        /// URL that was requested.
+        url: String,
+        /// Transport error.
+        detail: String,
+    },
+    /// The registry answered with an unexpected status.
+    #[error("registry {registry} answered HTTP {status} to {what}: {detail}")]
+    Http {
+        /// host[:port] of the registry.
+        registry: String,
+        /// What was being done.
+        what: String,
+        /// HTTP status code.
+        status: u16,
+        /// Body excerpt.
+        detail: String,
+    },
+    /// ECR GetAuthorizationToken failed.
+    #[error(
+        "cannot get an ECR token for {registry} (region {region}): {detail}; \
+         check the AWS credentials (environment, profile or role) allowed to call ecr:GetAuthorizationToken"
+    )]
+    Ecr {
+        /// host of the ECR registry.
+        registry: String,
+        /// AWS region used.
+        region: String,
+        /// SDK error text.
+        detail: String,
+    },
+    /// The Docker config file could not be used.
+    #[error("cannot use Docker config {path}: {detail}")]
+    DockerConfig {
+        /// Path of config.json.
+        path: String,
+        /// Parse or helper error.
+        detail: String,
+    },
+}
+
+impl RegistryError {
+    /// True when retrying later may succeed (network trouble, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. } => true,
+            RegistryError::Http { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,568 @@
+//! `imagebuild:index:ContainerImage`: built on this machine through Docker (BuildKit), pushed,
+//! and skipped entirely when the context hash is unchanged or already in the registry.
+
+use super::diff::{diff_properties, DiffKind, DiffResult};
+use super::image_args::{
+    read_build_inputs, validate_repository, validate_tag, BuildInputs, BUILD_INPUT_NAMES,
+};
+use super::inputs::{Field, InputReader};
+use super::redact::Redactor;
+use super::{progress, pushed_image};
+use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
+use crate::context::{explain, ContextSnapshot, Explanation};
+use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
+use crate::registry::{BasicCredentials, ImageName};
+use crate::values::{PropertyMap, Value};
+use std::collections::BTreeMap;
+
+/// The resource's type token.
+pub const TOKEN: &str = "imagebuild:index:ContainerImage";
+
+/// Every input property (schema `inputProperties`).
+pub const INPUT_NAMES: [&str; 15] = [
+    "context",
+    "dockerfile",
+    "dockerfileInline",
+    "buildArgs",
+    "target",
+    "platform",
+    "labels",
+    "tags",
+    "secrets",
+    "cacheFrom",
+    "noCache",
+    "repository",
+    "registryAuth",
+    "push",
+    "deleteOnDestroy",
+];
+
+/// Output properties computed by the provider (the rest echo the inputs).
+pub const COMPUTED_OUTPUT_NAMES: [&str; 10] = [
+    "contextHash",
+    "imageId",
+    "imageUri",
+    "digest",
+    "tags",
+    "platform",
+    "buildSeconds",
+    "contextBytes",
+    "contextFiles",
+    "adopted",
+];
+
+/// Inputs whose change replaces the image (a new repository or platform is a new artifact).
+const REPLACE_ON: [&str; 2] = ["repository", "platform"];
+
+/// Inputs that never cause a diff: short-lived credentials.
+const NEVER_DIFF: [&str; 1] = ["registryAuth"];
+
+/// The validated inputs of one ContainerImage.
+#[derive(Clone, Debug)]
+pub struct ImageInputs {
+    build: BuildInputs,
+    tags: Vec<String>,
+    secrets: BTreeMap<String, String>,
+    cache_from: Vec<String>,
+    no_cache: bool,
+    repository: Option<String>,
+    registry_auth: Option<BasicCredentials>,
+    push: bool,
+}
+
+/// Reads `map`; `None` when something is unknown (preview) or invalid (see the reader's failures).
+fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
+    let build = read_build_inputs(r);
+    let tags = r.string_list("tags");
+    let secrets = r.string_map("secrets");
+    let cache_from = r.string_list("cacheFrom");
+    let no_cache = r.bool("noCache");
+    let repository = r.string("repository");
+    let registry_auth = read_registry_auth(r);
+    let push = r.bool("push");
+    // Read for validation only: Delete reads it from the stored outputs.
+    let _ = r.bool("deleteOnDestroy");
+
+    if let Field::Known(tags) = &tags {
+        for (i, tag) in tags.iter().enumerate() {
+            if let Err(reason) = validate_tag(tag) {
+                r.fail(format!("tags[{i}]"), reason);
+            }
+        }
+    }
+    if let Field::Known(repo) = &repository {
+        if let Err(reason) = validate_repository(repo) {
+            r.fail("repository", reason);
+        }
+    }
+    let push = push.or_default_known(true)?;
+    if push && matches!(repository, Field::Absent) {
+        r.fail(
+            "repository",
+            "`repository` is required when `push` is true (the default): set the repository to push \
+             to, e.g. \"123456789012.dkr.ecr.us-east-1.amazonaws.com/app\", or set `push: false`",
+        );
+    }
+    Some(ImageInputs {
+        build: build?,
+        tags: tags.or_default_known(Vec::new())?,
+        secrets: secrets.or_default_known(BTreeMap::new())?,
+        cache_from: cache_from.or_default_known(Vec::new())?,
+        no_cache: no_cache.or_default_known(false)?,
+        repository: match repository {
+            Field::Known(r) => Some(r),
+            Field::Absent => None,
+            Field::Unknown => return None,
+        },
+        registry_auth: registry_auth?,
+        push,
+    })
+}
+
+/// Reads `registryAuth` ({username, password}); `None` while unknown.
+pub(super) fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCredentials>> {
+    let auth = match r.object("registryAuth") {
+        Field::Known(m) => m,
+        Field::Absent => return Some(None),
+        Field::Unknown => return None,
+    };
+    let mut inner = InputReader::new(&auth);
+    inner.reject_unknown_names(&["username", "password"]);
+    let username = inner.string("username");
+    let password = inner.string("password");
+    let failures = inner.into_failures();
+    for f in failures {
+        r.fail(format!("registryAuth.{}", f.property), f.reason);
+    }
+    match (username, password) {
+        (Field::Known(username), Field::Known(password)) => {
+            Some(Some(BasicCredentials { username, password }))
+        }
+        (Field::Unknown, _) | (_, Field::Unknown) => None,
+        _ => {
+            r.fail(
+                "registryAuth",
+                "`registryAuth` needs both `username` and `password`",
+            );
+            Some(None)
+        }
+    }
+}
+
+/// Check: validates, fills defaults, and hashes the context so preview knows without building.
+pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
+    let mut inputs = news.clone();
+    let mut r = InputReader::new(news);
+    r.reject_unknown_names(&INPUT_NAMES);
+    let image = read_inputs(&mut r);
+    let mut failures = r.into_failures();
+    fill_defaults(&mut inputs);
+    mark_secret_inputs(&mut inputs);
+    if let (Some(image), true) = (&image, failures.is_empty()) {
+        match services.snapshots.get(&image.build.context_request()).await {
+            Ok(snap) => {
+                inputs.insert("contextHash".into(), snap.hash.clone().into());
+            }
+            Err(reason) => failures.push(super::inputs::Failure {
+                property: "context".into(),
+                reason,
+            }),
+        }
+    }
+    CheckResult { inputs, failures }
+}
+
+fn fill_defaults(inputs: &mut PropertyMap) {
+    let defaults = [
+        ("push", Value::Bool(true)),
+        ("deleteOnDestroy", Value::Bool(false)),
+        (
+            "platform",
+            Value::String(super::image_args::default_platform()),
+        ),
+    ];
+    for (name, value) in defaults {
+        if matches!(inputs.get(name), None | Some(Value::Null)) {
+            inputs.insert(name.into(), value);
+        }
+    }
+}
+
+/// Build secrets and registry passwords are stored as secrets even if the program passed plain text.
+pub(super) fn mark_secret_inputs(inputs: &mut PropertyMap) {
+    if let Some(v) = inputs.remove("secrets") {
+        inputs.insert("secrets".into(), v.secret_if(true));
+    }
+    if let Some(Value::Object(mut auth)) = inputs.remove("registryAuth").map(|v| v.reveal()) {
+        if let Some(pw) = auth.remove("password") {
+            auth.insert("password".into(), pw.secret_if(true));
+        }
+        inputs.insert("registryAuth".into(), Value::Object(auth));
+    }
+}
+
+/// Diff: compares inputs and the context hash; names the changed files when it can.
+pub async fn diff(
+    services: &Services,
+    call: &Call,
+    olds: &PropertyMap,
+    old_inputs: &PropertyMap,
+    news: &PropertyMap,
+) -> DiffResult {
+    let before = if old_inputs.is_empty() {
+        olds
+    } else {
+        old_inputs
+    };
+    let compared: Vec<&str> = INPUT_NAMES
+        .iter()
+        .copied()
+        .filter(|n| !NEVER_DIFF.contains(n))
+        .collect();
+    let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
+    diff_context_hash(services, call, olds, news, &mut result).await;
+    result
+}
+
+/// Records a changed (or not yet known) context hash, and tells the user which files changed.
+pub(super) async fn diff_context_hash(
+    services: &Services,
+    call: &Call,
+    olds: &PropertyMap,
+    news: &PropertyMap,
+    result: &mut DiffResult,
+) {
+    let old_hash = pushed_image::text(olds, "contextHash");
+    match news.get("contextHash").map(Value::reveal) {
+        Some(Value::String(new_hash)) if Some(new_hash.as_str()) != old_hash.as_deref() => {
+            result.record("contextHash", DiffKind::Update, false);
+            if let Some(old_hash) = &old_hash {
+                report_changed_files(services, call, news, old_hash).await;
+            }
+        }
+        Some(Value::String(_)) => {}
+        _ => result.record("contextHash", DiffKind::Update, false),
+    }
+}
+
+async fn report_changed_files(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    old_hash: &str,
+) {
+    let mut r = InputReader::new(news);
+    let Some(build) = read_build_inputs(&mut r) else {
+        return;
+    };
+    let Ok(snap) = services.snapshots.get(&build.context_request()).await else {
+        return;
+    };
+    let text = match explain(old_hash, &snap, None) {
+        Explanation::Changes {
+            added,
+            removed,
+            changed,
+        } => describe_changes(&added, &removed, &changed),
+        Explanation::OldManifestMissing => {
+            "context changed (the previous file list is not in this machine's cache, so the \
+             changed files cannot be named)"
+                .to_string()
+        }
+    };
+    call.reporter.info(&text);
+}
+
+fn describe_changes(added: &[String], removed: &[String], changed: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut parts = Vec::new();
+    for (label, files) in [("changed", changed), ("added", added), ("removed", removed)] {
+        if files.is_empty() {
+            continue;
+        }
+        let mut list = files
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if files.len() > SHOWN {
+            list.push_str(&format!(" and {} more", files.len() - SHOWN));
+        }
+        parts.push(format!("{label}: {list}"));
+    }
+    if parts.is_empty() {
+        "context hash changed (Dockerfile or build inputs)".to_string()
+    } else {
+        format!("context changed; {}", parts.join("; "))
+    }
+}
+
+/// Create (and Update): builds and pushes, or adopts; in preview only hashes.
+pub async fn create(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    preview: bool,
+) -> Result<Created, ResourceError> {
+    let mut r = InputReader::new(news);
+    let image = read_inputs(&mut r);
+    let failures = r.into_failures();
+    if !failures.is_empty() {
+        let text: Vec<String> = failures.into_iter().map(|f| f.reason).collect();
+        return Err(ResourceError::Invalid(text.join("; ")));
+    }
+    let derived_secret = derived_outputs_secret(news);
+    let Some(image) = image else {
+        if preview {
+            return Ok(Created {
+                id: String::new(),
+                outputs: preview_outputs(news, None, derived_secret),
+            });
+        }
+        return Err(ResourceError::Invalid(
+            "some inputs are still unknown outside preview".into(),
+        ));
+    };
+    let snap = services
+        .snapshots
+        .get(&image.build.context_request())
+        .await
+        .map_err(ResourceError::Failed)?;
+    if preview {
+        return Ok(Created {
+            id: String::new(),
+            outputs: preview_outputs(news, Some(&snap), derived_secret),
+        });
+    }
+    let redactor = redactor_for(news, &image);
+    let repository = match &image.repository {
+        Some(repo) => ImageName::parse(repo),
+        // Unpushed images still need a local name; nothing is ever sent to this host.
+        None => ImageName::parse("imagebuild.local/unpushed"),
+    }
+    .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
+    let published = publish(services, call, &image, &snap, repository, &redactor).await;
+    let published =
+        published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
+    let outputs = final_outputs(news, &image, &snap, &published, derived_secret);
+    Ok(Created {
+        id: resource_id(&image, &snap, &published),
+        outputs,
+    })
+}
+
+fn redactor_for(news: &PropertyMap, image: &ImageInputs) -> Redactor {
+    let mut extra: Vec<String> = image.secrets.values().cloned().collect();
+    if let Some(auth) = &image.registry_auth {
+        extra.push(auth.password.clone());
+    }
+    Redactor::from_inputs(news, extra)
+}
+
+async fn publish(
+    services: &Services,
+    call: &Call,
+    image: &ImageInputs,
+    snap: &ContextSnapshot,
+    repository: ImageName,
+    redactor: &Redactor,
+) -> Result<Published, LocalError> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(progress::forward(
+        rx,
+        call.reporter.clone(),
+        redactor.clone(),
+    ));
+    let spec = PublishSpec {
+        build: BuildSpec {
+            snapshot: snap.clone(),
+            target: image.build.target.clone(),
+            build_args: image.build.build_args.clone(),
+            platform: Some(image.build.platform.clone()),
+            labels: image.build.labels.clone(),
+            no_cache: image.no_cache,
+            cache_from: image.cache_from.clone(),
+            secrets: image.secrets.clone(),
+        },
+        registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
+        repository,
+        hash_tag: snap.hash.clone(),
+        extra_tags: image.tags.clone(),
+        push: image.push,
+    };
+    let result = services
+        .local()
+        .publish(spec, tx, call.cancel_token(services))
+        .await;
+    let _ = forwarder.await;
+    result
+}
+
+fn failure(
+    error: LocalError,
+    news: &PropertyMap,
+    image: &ImageInputs,
+    snap: &ContextSnapshot,
+    redactor: &Redactor,
+    derived_secret: bool,
+) -> ResourceError {
+    let message = redactor.clean(&error.to_string());
+    if let Some(pushed) = error.pushed() {
+        return ResourceError::Partial {
+            id: resource_id(image, snap, pushed),
+            outputs: final_outputs(news, image, snap, pushed, derived_secret),
+            reasons: vec![message],
+        };
+    }
+    if matches!(error, LocalError::Cancelled) {
+        ResourceError::Cancelled(message)
+    } else {
+        ResourceError::Failed(message)
+    }
+}
+
+/// True when an input that decides the image is secret: then so is everything computed from it.
+fn derived_outputs_secret(news: &PropertyMap) -> bool {
+    BUILD_INPUT_NAMES
+        .iter()
+        .chain(["repository", "tags"].iter())
+        .any(|n| news.get(*n).is_some_and(Value::contains_secret))
+}
+
+fn echo_inputs(news: &PropertyMap) -> PropertyMap {
+    news.iter()
+        .filter(|(k, _)| INPUT_NAMES.contains(&k.as_str()) && k.as_str() != "tags")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn preview_outputs(
+    news: &PropertyMap,
+    snap: Option<&ContextSnapshot>,
+    secret: bool,
+) -> PropertyMap {
+    let mut out = echo_inputs(news);
+    for name in COMPUTED_OUTPUT_NAMES {
+        out.insert(name.into(), Value::Unknown);
+    }
+    if let Some(snap) = snap {
+        out.insert(
+            "contextHash".into(),
+            Value::from(snap.hash.clone()).secret_if(secret),
+        );
+        out.insert("contextBytes".into(), snap.bytes.into());
+        out.insert("contextFiles".into(), snap.files.into());
+    }
+    if let Some(p) = news.get("platform") {
+        out.insert("platform".into(), p.clone());
+    }
+    out
+}
+
+fn final_outputs(
+    news: &PropertyMap,
+    image: &ImageInputs,
+    snap: &ContextSnapshot,
+    published: &Published,
+    secret: bool,
+) -> PropertyMap {
+    let mut out = echo_inputs(news);
+    let mut set = |k: &str, v: Value| {
+        out.insert(k.into(), v.secret_if(secret));
+    };
+    set("contextHash", snap.hash.clone().into());
+    set(
+        "imageUri",
+        published
+            .image_uri
+            .clone()
+            .map_or(Value::Null, Value::String),
+    );
+    set(
+        "digest",
+        published.digest.clone().map_or(Value::Null, Value::String),
+    );
+    set("tags", published.tags.clone().into());
+    set("platform", image.build.platform.clone().into());
+    out.insert("buildSeconds".into(), published.build_seconds.into());
+    out.insert("contextBytes".into(), snap.bytes.into());
+    out.insert("contextFiles".into(), snap.files.into());
+    out.insert("adopted".into(), published.adopted.into());
+    out.insert("imageId".into(), published.image_id.clone().into());
+    out
+}
+
+fn resource_id(image: &ImageInputs, snap: &ContextSnapshot, published: &Published) -> String {
+    match (&published.image_uri, &image.repository) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some(repo)) => format!("{repo}:{}", snap.hash),
+        (None, None) => published.image_id.clone(),
+    }
+}
+
+/// Update: the same as Create (an unchanged hash adopts what the registry already has).
+pub async fn update(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    preview: bool,
+) -> Result<Created, ResourceError> {
+    create(services, call, news, preview).await
+}
+
+/// Read (refresh): is the pushed digest still in the registry? Gone only on a definite not-found.
+pub async fn read(
+    services: &Services,
+    id: &str,
+    outputs: &PropertyMap,
+) -> Result<ReadResult, ResourceError> {
+    let present = pushed_image::still_in_registry(services, outputs).await?;
+    Ok(present.then(|| Created {
+        id: id.to_string(),
+        outputs: outputs.clone(),
+    }))
+}
+
+/// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).
+pub async fn delete(
+    services: &Services,
+    call: &Call,
+    outputs: &PropertyMap,
+) -> Result<(), ResourceError> {
+    pushed_image::delete(services, call, outputs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_description_lists_files_and_counts_the_rest() {
+        let changed: Vec<String> = (0..12).map(|i| format!("f{i}.py")).collect();
+        let text = describe_changes(&["new.txt".into()], &[], &changed);
+        assert!(
+            text.starts_with("context changed; changed: f0.py, f1.py"),
+            "{text}"
+        );
+        assert!(text.contains("and 2 more"), "{text}");
+        assert!(text.contains("added: new.txt"), "{text}");
+    }
+
+    #[test]
+    fn secret_inputs_are_wrapped_in_checked_inputs() {
+        let mut inputs = PropertyMap::new();
+        let mut auth = PropertyMap::new();
+        auth.insert("username".into(), "u".into());
+        auth.insert("password".into(), "p".into());
+        inputs.insert("registryAuth".into(), Value::Object(auth));
+        inputs.insert("secrets".into(), Value::Object(PropertyMap::new()));
+        mark_secret_inputs(&mut inputs);
+        assert!(matches!(inputs["secrets"], Value::Secret(_)));
+        let Value::Object(auth) = &inputs["registryAuth"] else {
+            panic!()
+        };
+        assert!(matches!(auth["password"], Value::Secret(_)));
+        assert_eq!(auth["username"], Value::from("u"));
+    }
+}

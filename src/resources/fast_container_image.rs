@@ -1,0 +1,640 @@
+//! `imagebuild:index:FastContainerImage`: the context goes to S3 (content-addressed) and the image
+//! is built on AWS CodeBuild and pushed to ECR; `pulumi up` may return before the build ends.
+
+use super::diff::{diff_properties, DiffKind, DiffResult};
+use super::image_args::{read_build_inputs, validate_repository, BuildInputs};
+use super::inputs::{Failure, Field, InputReader};
+use super::progress::human_bytes;
+use super::pushed_image::{self, text};
+use super::redact::Redactor;
+use super::{Call, CheckResult, Created, ReadResult, Reporter, ResourceError, Services};
+use crate::context::{tar_stream, ContextSnapshot};
+use crate::local::dockerfile_in_tar;
+use crate::registry::{BasicCredentials, ImageName, Registry};
+use crate::remote::{
+    self, build_status, upload_context, wait_build, BuildState, ProjectChoice, RemoteBuildSpec,
+    RemoteClients, RemoteProgress, RemoteSecret, SecretKind, UploadOptions, UploadTarget,
+    WaitOptions,
+};
+use crate::values::{PropertyMap, Value};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// The resource's type token.
+pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
+
+/// Every input property (schema `inputProperties`).
+pub const INPUT_NAMES: [&str; 19] = [
+    "context",
+    "dockerfile",
+    "dockerfileInline",
+    "buildArgs",
+    "target",
+    "platform",
+    "repository",
+    "registryAuth",
+    "contextBucket",
+    "contextPrefix",
+    "codebuildProject",
+    "serviceRoleArn",
+    "computeType",
+    "buildImage",
+    "wait",
+    "buildTimeoutMinutes",
+    "cacheRef",
+    "secrets",
+    "deleteOnDestroy",
+];
+
+/// Output properties computed by the provider (the rest echo the inputs).
+pub const COMPUTED_OUTPUT_NAMES: [&str; 13] = [
+    "contextHash",
+    "imageUri",
+    "digest",
+    "buildId",
+    "buildStatus",
+    "logsUrl",
+    "contextObject",
+    "uploadBytes",
+    "uploadSkipped",
+    "queuedSeconds",
+    "buildSeconds",
+    "adopted",
+    "platform",
+];
+
+const REPLACE_ON: [&str; 2] = ["repository", "platform"];
+const NEVER_DIFF: [&str; 1] = ["registryAuth"];
+const DEFAULT_PREFIX: &str = "imagebuild/contexts";
+const DEFAULT_COMPUTE: &str = "BUILD_GENERAL1_SMALL";
+const DEFAULT_TIMEOUT_MINUTES: u64 = 60;
+
+/// Build status recorded when the registry already had the image.
+const ADOPTED_STATUS: &str = "SUCCEEDED";
+
+/// The validated inputs of one FastContainerImage.
+#[derive(Clone, Debug)]
+struct FastInputs {
+    build: BuildInputs,
+    repository: String,
+    registry_auth: Option<BasicCredentials>,
+    bucket: String,
+    prefix: String,
+    project: ProjectChoice,
+    wait: bool,
+    timeout_minutes: u32,
+    cache_ref: Option<String>,
+    secrets: Vec<RemoteSecret>,
+}
+
+fn read_inputs(r: &mut InputReader) -> Option<FastInputs> {
+    let build = read_build_inputs(r);
+    let repository = r.string("repository");
+    let registry_auth = super::container_image::read_registry_auth(r);
+    let bucket = r.string("contextBucket");
+    let prefix = r.string("contextPrefix");
+    let project = read_project(r);
+    let wait = r.bool("wait");
+    let timeout = r.count("buildTimeoutMinutes");
+    let cache_ref = r.string("cacheRef");
+    let secrets = read_secrets(r);
+    let _ = r.bool("deleteOnDestroy");
+
+    let repository = match repository {
+        Field::Known(repo) => match validate_repository(&repo) {
+            Ok(()) => Some(repo),
+            Err(reason) => {
+                r.fail("repository", reason);
+                None
+            }
+        },
+        Field::Absent => {
+            r.fail(
+                "repository",
+                "`repository` is required: the ECR repository to push to, e.g. \
+                 \"123456789012.dkr.ecr.us-east-1.amazonaws.com/app\"",
+            );
+            None
+        }
+        Field::Unknown => None,
+    };
+    let bucket = match bucket {
+        Field::Known(b) if !b.is_empty() => Some(b),
+        Field::Unknown => None,
+        _ => {
+            r.fail(
+                "contextBucket",
+                "`contextBucket` is required: the S3 bucket that receives build contexts \
+                 (CodeBuild's role must be able to read it)",
+            );
+            None
+        }
+    };
+    let timeout_minutes = match timeout.or_default_known(DEFAULT_TIMEOUT_MINUTES)? {
+        t @ 5..=2160 => t as u32,
+        t => {
+            r.fail(
+                "buildTimeoutMinutes",
+                format!("`buildTimeoutMinutes` must be between 5 and 2160 (CodeBuild's limits), got {t}"),
+            );
+            return None;
+        }
+    };
+    Some(FastInputs {
+        build: build?,
+        repository: repository?,
+        registry_auth: registry_auth?,
+        bucket: bucket?,
+        prefix: prefix.or_default_known(DEFAULT_PREFIX.to_string())?,
+        project: project?,
+        wait: wait.or_default_known(true)?,
+        timeout_minutes,
+        cache_ref: match cache_ref {
+            Field::Known(c) if !c.is_empty() => Some(c),
+            Field::Unknown => return None,
+            _ => None,
+        },
+        secrets: secrets?,
+    })
+}
+
+fn read_project(r: &mut InputReader) -> Option<ProjectChoice> {
+    let existing = r.string("codebuildProject");
+    let role = r.string("serviceRoleArn");
+    let compute = r.string("computeType");
+    let image = r.string("buildImage");
+    match (existing, role) {
+        (Field::Known(name), _) => Some(ProjectChoice::Existing(name)),
+        (Field::Absent, Field::Known(role)) => Some(ProjectChoice::Managed {
+            service_role_arn: role,
+            compute_type: compute.or_default_known(DEFAULT_COMPUTE.to_string())?,
+            image: image.or_default_known(String::new())?,
+        }),
+        (Field::Absent, Field::Absent) => {
+            r.fail(
+                "codebuildProject",
+                "set `codebuildProject` (an existing CodeBuild project) or `serviceRoleArn` (the \
+                 provider then creates and maintains one shared project per platform)",
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+fn read_secrets(r: &mut InputReader) -> Option<Vec<RemoteSecret>> {
+    let map = match r.object("secrets") {
+        Field::Known(m) => m,
+        Field::Absent => return Some(Vec::new()),
+        Field::Unknown => return None,
+    };
+    let mut out = Vec::new();
+    for (id, value) in &map {
+        let reference = match value.reveal() {
+            Value::Object(m) => m,
+            _ => PropertyMap::new(),
+        };
+        let param = text(&reference, "parameterStore");
+        let manager = text(&reference, "secretsManager");
+        let (kind, reference) = match (param, manager) {
+            (Some(p), None) => (SecretKind::ParameterStore, p),
+            (None, Some(s)) => (SecretKind::SecretsManager, s),
+            _ => {
+                r.fail(
+                    format!("secrets.{id}"),
+                    format!(
+                        "secret `{id}` needs exactly one of `parameterStore` (an SSM parameter name) \
+                         or `secretsManager` (a Secrets Manager id); values never travel in plain text"
+                    ),
+                );
+                continue;
+            }
+        };
+        out.push(RemoteSecret {
+            id: id.clone(),
+            kind,
+            reference,
+        });
+    }
+    Some(out)
+}
+
+fn failures_of(news: &PropertyMap) -> (Option<FastInputs>, Vec<Failure>) {
+    let mut r = InputReader::new(news);
+    let inputs = read_inputs(&mut r);
+    (inputs, r.into_failures())
+}
+
+/// Check: validates, fills defaults and hashes the context (no upload in preview).
+pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
+    let mut checked = news.clone();
+    let mut r = InputReader::new(news);
+    r.reject_unknown_names(&INPUT_NAMES);
+    let inputs = read_inputs(&mut r);
+    let mut failures = r.into_failures();
+    for (name, value) in [
+        ("wait", Value::Bool(true)),
+        ("deleteOnDestroy", Value::Bool(false)),
+        ("contextPrefix", Value::from(DEFAULT_PREFIX)),
+        (
+            "platform",
+            Value::String(super::image_args::default_platform()),
+        ),
+    ] {
+        if matches!(checked.get(name), None | Some(Value::Null)) {
+            checked.insert(name.into(), value);
+        }
+    }
+    super::container_image::mark_secret_inputs(&mut checked);
+    if let (Some(inputs), true) = (&inputs, failures.is_empty()) {
+        match services
+            .snapshots
+            .get(&inputs.build.context_request())
+            .await
+        {
+            Ok(snap) => {
+                checked.insert("contextHash".into(), snap.hash.clone().into());
+            }
+            Err(reason) => failures.push(Failure {
+                property: "context".into(),
+                reason,
+            }),
+        }
+    }
+    CheckResult {
+        inputs: checked,
+        failures,
+    }
+}
+
+/// Diff: like ContainerImage; a remote build that ended badly also needs another run.
+pub async fn diff(
+    services: &Services,
+    call: &Call,
+    olds: &PropertyMap,
+    old_inputs: &PropertyMap,
+    news: &PropertyMap,
+) -> DiffResult {
+    let before = if old_inputs.is_empty() {
+        olds
+    } else {
+        old_inputs
+    };
+    let compared: Vec<&str> = INPUT_NAMES
+        .iter()
+        .copied()
+        .filter(|n| !NEVER_DIFF.contains(n))
+        .collect();
+    let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
+    super::container_image::diff_context_hash(services, call, olds, news, &mut result).await;
+    let failed = text(olds, "buildStatus").is_some_and(|s| {
+        let state = BuildState::from_name(&s);
+        state.is_final() && state != BuildState::Succeeded
+    });
+    if failed {
+        result.record("buildStatus", DiffKind::Update, false);
+    }
+    result
+}
+
+/// Create/Update: adopt, or upload and build remotely (waiting or not).
+pub async fn create(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    preview: bool,
+) -> Result<Created, ResourceError> {
+    let (inputs, failures) = failures_of(news);
+    if !failures.is_empty() {
+        let text: Vec<String> = failures.into_iter().map(|f| f.reason).collect();
+        return Err(ResourceError::Invalid(text.join("; ")));
+    }
+    let snap = match &inputs {
+        Some(i) => Some(
+            services
+                .snapshots
+                .get(&i.build.context_request())
+                .await
+                .map_err(ResourceError::Failed)?,
+        ),
+        None => None,
+    };
+    if preview {
+        return Ok(Created {
+            id: String::new(),
+            outputs: preview_outputs(news, snap.as_ref()),
+        });
+    }
+    let (Some(inputs), Some(snap)) = (inputs, snap) else {
+        return Err(ResourceError::Invalid(
+            "some inputs are still unknown outside preview".into(),
+        ));
+    };
+    let name = ImageName::parse(&inputs.repository)
+        .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
+    let redactor = Redactor::from_inputs(
+        news,
+        inputs.registry_auth.iter().map(|a| a.password.clone()),
+    );
+    let fail = |e: String| ResourceError::Failed(redactor.clean(&e));
+
+    let registry = Registry::new(pushed_image::registry_config(
+        services,
+        &name,
+        inputs.registry_auth.clone(),
+    ));
+    call.reporter
+        .status("asking the registry for this context's image");
+    let existing = registry
+        .manifest_digest(&name, &snap.hash)
+        .await
+        .map_err(|e| {
+            fail(format!(
+                "checking {}:{} failed: {e}",
+                inputs.repository, snap.hash
+            ))
+        })?;
+    if let Some(digest) = existing {
+        call.reporter.status(
+            "registry already has this context's image: adopted, nothing uploaded or built",
+        );
+        return Ok(finish(news, &inputs, &snap, BuildRecord::adopted(&digest)));
+    }
+
+    let clients = services.remote().await.map_err(fail)?;
+    let upload = upload(&clients, call, &inputs, &snap).await.map_err(fail)?;
+    let spec = build_spec(&name, &inputs, &snap, &upload.object_uri);
+    call.reporter.status("starting the CodeBuild build");
+    let started = remote::start_build(&clients, &spec)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let mut record = BuildRecord {
+        build_id: started.build_id.clone(),
+        status: BuildState::InProgress.as_str().to_string(),
+        logs_url: started.logs_url.clone(),
+        context_object: upload.object_uri.clone(),
+        upload_bytes: upload.bytes,
+        upload_skipped: upload.skipped,
+        digest: None,
+        queued_seconds: 0.0,
+        build_seconds: 0.0,
+        adopted: false,
+    };
+    if inputs.wait {
+        let finished = wait(&clients, call, services, &started.build_id, &redactor).await?;
+        record.status = finished.state.as_str().to_string();
+        record.digest = Some(finished.digest);
+        record.queued_seconds = finished.queued_seconds;
+        record.build_seconds = finished.build_seconds;
+    }
+    Ok(finish(news, &inputs, &snap, record))
+}
+
+async fn upload(
+    clients: &RemoteClients,
+    call: &Call,
+    inputs: &FastInputs,
+    snap: &ContextSnapshot,
+) -> Result<remote::UploadOutcome, String> {
+    let target = UploadTarget {
+        bucket: inputs.bucket.clone(),
+        prefix: inputs.prefix.clone(),
+        context_hash: snap.hash.clone(),
+    };
+    call.reporter.status(&format!(
+        "uploading the context ({} files, {})",
+        snap.files,
+        human_bytes(snap.bytes)
+    ));
+    let (_, extra) = dockerfile_in_tar(snap);
+    let body_snap = snap.clone();
+    let outcome = upload_context(clients, &target, UploadOptions::default(), move || {
+        tar_stream(&body_snap, extra.into_iter().collect(), true)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    call.reporter.status(&if outcome.skipped {
+        format!("context already in {}: upload skipped", outcome.object_uri)
+    } else {
+        format!(
+            "uploaded {} to {}",
+            human_bytes(outcome.bytes),
+            outcome.object_uri
+        )
+    });
+    Ok(outcome)
+}
+
+fn build_spec(
+    name: &ImageName,
+    inputs: &FastInputs,
+    snap: &ContextSnapshot,
+    object_uri: &str,
+) -> RemoteBuildSpec {
+    let (dockerfile, _) = dockerfile_in_tar(snap);
+    RemoteBuildSpec {
+        context_hash: snap.hash.clone(),
+        context_object: object_uri.to_string(),
+        repository: name.clone(),
+        hash_tag: snap.hash.clone(),
+        dockerfile,
+        project: inputs.project.clone(),
+        platform: Some(inputs.build.platform.clone()),
+        target: inputs.build.target.clone(),
+        build_args: inputs.build.build_args.clone(),
+        timeout_minutes: inputs.timeout_minutes,
+        cache_ref: inputs.cache_ref.clone(),
+        secrets: inputs.secrets.clone(),
+    }
+}
+
+async fn wait(
+    clients: &RemoteClients,
+    call: &Call,
+    services: &Services,
+    build_id: &str,
+    redactor: &Redactor,
+) -> Result<remote::FinishedBuild, ResourceError> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(forward(rx, call.reporter.clone(), redactor.clone()));
+    let options = WaitOptions {
+        deadline: call.timeout.map(|t| Instant::now() + t),
+        ..WaitOptions::default()
+    };
+    let cancel = services.cancel.child_token();
+    let result = wait_build(clients, build_id, tx, cancel.clone(), options).await;
+    let _ = forwarder.await;
+    result.map_err(|e| {
+        let message = redactor.clean(&e.to_string());
+        if cancel.is_cancelled() {
+            ResourceError::Cancelled(message)
+        } else {
+            ResourceError::Failed(message)
+        }
+    })
+}
+
+async fn forward(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<RemoteProgress>,
+    reporter: Arc<dyn Reporter>,
+    redactor: Redactor,
+) {
+    let mut phase = String::from("SUBMITTED");
+    while let Some(event) = rx.recv().await {
+        let line = match event {
+            RemoteProgress::Phase(p) => {
+                phase = p;
+                format!("CodeBuild: {phase}")
+            }
+            RemoteProgress::Log(l) => format!("CodeBuild {phase} | {}", l.trim()),
+            RemoteProgress::Stopping => "stopping the CodeBuild build".to_string(),
+        };
+        reporter.status(&redactor.clean(&line));
+    }
+}
+
+/// What is known about the remote build behind this resource.
+struct BuildRecord {
+    build_id: String,
+    status: String,
+    logs_url: String,
+    context_object: String,
+    upload_bytes: u64,
+    upload_skipped: bool,
+    digest: Option<String>,
+    queued_seconds: f64,
+    build_seconds: f64,
+    adopted: bool,
+}
+
+impl BuildRecord {
+    fn adopted(digest: &str) -> Self {
+        BuildRecord {
+            build_id: String::new(),
+            status: ADOPTED_STATUS.to_string(),
+            logs_url: String::new(),
+            context_object: String::new(),
+            upload_bytes: 0,
+            upload_skipped: true,
+            digest: Some(digest.to_string()),
+            queued_seconds: 0.0,
+            build_seconds: 0.0,
+            adopted: true,
+        }
+    }
+}
+
+fn echo_inputs(news: &PropertyMap) -> PropertyMap {
+    news.iter()
+        .filter(|(k, _)| INPUT_NAMES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> PropertyMap {
+    let mut out = echo_inputs(news);
+    for name in COMPUTED_OUTPUT_NAMES {
+        out.insert(name.into(), Value::Unknown);
+    }
+    if let Some(snap) = snap {
+        out.insert("contextHash".into(), snap.hash.clone().into());
+    }
+    if let Some(p) = news.get("platform") {
+        out.insert("platform".into(), p.clone());
+    }
+    out
+}
+
+fn finish(
+    news: &PropertyMap,
+    inputs: &FastInputs,
+    snap: &ContextSnapshot,
+    record: BuildRecord,
+) -> Created {
+    let mut out = echo_inputs(news);
+    let uri = match &record.digest {
+        Some(d) => format!("{}@{d}", inputs.repository),
+        None => format!("{}:{}", inputs.repository, snap.hash),
+    };
+    let opt = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
+    out.insert("contextHash".into(), snap.hash.clone().into());
+    out.insert("imageUri".into(), uri.clone().into());
+    out.insert("digest".into(), opt(&record.digest));
+    out.insert("buildId".into(), record.build_id.clone().into());
+    out.insert("buildStatus".into(), record.status.into());
+    out.insert("logsUrl".into(), record.logs_url.into());
+    out.insert("contextObject".into(), record.context_object.into());
+    out.insert("uploadBytes".into(), record.upload_bytes.into());
+    out.insert("uploadSkipped".into(), record.upload_skipped.into());
+    out.insert("queuedSeconds".into(), record.queued_seconds.into());
+    out.insert("buildSeconds".into(), record.build_seconds.into());
+    out.insert("adopted".into(), record.adopted.into());
+    out.insert("platform".into(), inputs.build.platform.clone().into());
+    let id = if record.build_id.is_empty() {
+        uri
+    } else {
+        record.build_id
+    };
+    Created { id, outputs: out }
+}
+
+/// Update: the same as Create (an unchanged hash adopts what the registry already has).
+pub async fn update(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    preview: bool,
+) -> Result<Created, ResourceError> {
+    create(services, call, news, preview).await
+}
+
+/// Read (refresh): a build still running is asked about (status, digest); a finished image is
+/// checked in the registry like ContainerImage.
+pub async fn read(
+    services: &Services,
+    id: &str,
+    outputs: &PropertyMap,
+) -> Result<ReadResult, ResourceError> {
+    let mut outputs = outputs.clone();
+    let running = text(&outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
+    if let (true, Some(build_id)) = (running, text(&outputs, "buildId")) {
+        let clients = services.remote().await.map_err(ResourceError::Failed)?;
+        let status = build_status(&clients, &build_id)
+            .await
+            .map_err(|e| ResourceError::Failed(format!("refresh of build {build_id}: {e}")))?;
+        let Some(status) = status else {
+            return Err(ResourceError::Failed(format!(
+                "CodeBuild no longer knows build {build_id}; the resource is kept in state"
+            )));
+        };
+        outputs.insert("buildStatus".into(), status.state.as_str().into());
+        outputs.insert("queuedSeconds".into(), status.queued_seconds.into());
+        outputs.insert("buildSeconds".into(), status.build_seconds.into());
+        if let (Some(digest), Some(repo)) = (&status.digest, text(&outputs, "repository")) {
+            outputs.insert("digest".into(), digest.clone().into());
+            outputs.insert("imageUri".into(), format!("{repo}@{digest}").into());
+        }
+    }
+    let present = pushed_image::still_in_registry(services, &outputs).await?;
+    Ok(present.then(|| Created {
+        id: id.to_string(),
+        outputs,
+    }))
+}
+
+/// Delete: removes the pushed image only with `deleteOnDestroy`; a build still running is stopped.
+pub async fn delete(
+    services: &Services,
+    call: &Call,
+    outputs: &PropertyMap,
+) -> Result<(), ResourceError> {
+    let running = text(outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
+    if let (true, Some(build_id)) = (running, text(outputs, "buildId")) {
+        let clients = services.remote().await.map_err(ResourceError::Failed)?;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Some(problem) = remote::stop(&clients, &build_id, &tx).await {
+            call.reporter.warn(&problem);
+        }
+    }
+    pushed_image::delete(services, call, outputs).await
+}

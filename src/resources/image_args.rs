@@ -1,0 +1,299 @@
+//! Build inputs shared by both image resources: context, Dockerfile, args, target, platform, labels.
+
+use super::inputs::{Field, InputReader};
+use crate::context::{ContextRequest, DockerfileSource};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Input names read by [`read_build_inputs`].
+pub const BUILD_INPUT_NAMES: [&str; 7] = [
+    "context",
+    "dockerfile",
+    "dockerfileInline",
+    "buildArgs",
+    "target",
+    "platform",
+    "labels",
+];
+
+/// The inputs that decide what is built (and so enter the context hash).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildInputs {
+    /// The context directory.
+    pub context: PathBuf,
+    /// The Dockerfile: a path, or inline text.
+    pub dockerfile: DockerfileSource,
+    /// Build args (never secret: those are refused by Check).
+    pub build_args: BTreeMap<String, String>,
+    /// The target stage.
+    pub target: Option<String>,
+    /// The platform, e.g. `linux/arm64`.
+    pub platform: String,
+    /// Image labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl BuildInputs {
+    /// The context engine request: every input that changes the image enters the hash.
+    pub fn context_request(&self) -> ContextRequest {
+        let mut extra = vec![("platform".to_string(), self.platform.clone())];
+        if let Some(target) = &self.target {
+            extra.push(("target".to_string(), target.clone()));
+        }
+        extra.extend(
+            self.build_args
+                .iter()
+                .map(|(k, v)| (format!("buildArg:{k}"), v.clone())),
+        );
+        extra.extend(
+            self.labels
+                .iter()
+                .map(|(k, v)| (format!("label:{k}"), v.clone())),
+        );
+        ContextRequest {
+            dir: self.context.clone(),
+            dockerfile: self.dockerfile.clone(),
+            extra_inputs: extra,
+            cache_dir: None,
+        }
+    }
+}
+
+/// The platform of the machine running the provider, as Docker names it.
+pub fn default_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+/// Reads and validates the build inputs; `None` when some are not known yet or invalid
+/// (failures are recorded in `r`).
+pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
+    let context = r.string("context");
+    let dockerfile = r.string("dockerfile");
+    let inline = r.string("dockerfileInline");
+    let build_args = r.string_map("buildArgs");
+    let target = r.string("target");
+    let platform = r.string("platform");
+    let labels = r.string_map("labels");
+
+    for name in r.secret_entries("buildArgs") {
+        r.fail(
+            format!("buildArgs.{name}"),
+            format!(
+                "build arg `{name}` is a secret, but build args are recorded in the image history; \
+                 pass it in `secrets` instead and read it with `RUN --mount=type=secret,id={name}`"
+            ),
+        );
+    }
+    if let Field::Known(p) = &platform {
+        if let Err(reason) = validate_platform(p) {
+            r.fail("platform", reason);
+        }
+    }
+    let context = match context {
+        Field::Known(c) => Some(check_context_dir(r, &c)?),
+        Field::Absent => {
+            r.fail(
+                "context",
+                "`context` is required: the directory sent to the build, e.g. \"./app\"",
+            );
+            None
+        }
+        Field::Unknown => None,
+    };
+    let dockerfile = match (dockerfile, inline) {
+        (Field::Known(_), Field::Known(_)) => {
+            r.fail(
+                "dockerfileInline",
+                "set either `dockerfile` (a path) or `dockerfileInline` (the text), not both",
+            );
+            return None;
+        }
+        (_, Field::Known(text)) => DockerfileSource::Inline(text),
+        (Field::Known(path), Field::Absent) => {
+            DockerfileSource::Path(check_dockerfile(r, PathBuf::from(path), "dockerfile")?)
+        }
+        (Field::Absent, Field::Absent) => {
+            let default = context.as_ref()?.join("Dockerfile");
+            DockerfileSource::Path(check_dockerfile(r, default, "dockerfile")?)
+        }
+        _ => return None,
+    };
+    Some(BuildInputs {
+        context: context?,
+        dockerfile,
+        build_args: build_args.or_default_known(BTreeMap::new())?,
+        target: match target {
+            Field::Known(t) if !t.is_empty() => Some(t),
+            Field::Unknown => return None,
+            _ => None,
+        },
+        platform: platform.or_default_known(default_platform())?,
+        labels: labels.or_default_known(BTreeMap::new())?,
+    })
+}
+
+fn check_context_dir(r: &mut InputReader, dir: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(dir);
+    if path.is_dir() {
+        return Some(path);
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    r.fail(
+        "context",
+        format!(
+            "context directory `{dir}` does not exist (relative paths are resolved from the \
+             Pulumi project directory {}); point `context` at the directory holding the sources",
+            cwd.display()
+        ),
+    );
+    None
+}
+
+fn check_dockerfile(r: &mut InputReader, path: PathBuf, property: &str) -> Option<PathBuf> {
+    if path.is_file() {
+        return Some(path);
+    }
+    r.fail(
+        property,
+        format!(
+            "Dockerfile `{}` does not exist; set `dockerfile` to its path or give its text in \
+             `dockerfileInline`",
+            path.display()
+        ),
+    );
+    None
+}
+
+const KNOWN_OS: [&str; 3] = ["linux", "windows", "freebsd"];
+const KNOWN_ARCH: [&str; 9] = [
+    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64",
+];
+
+/// Checks a platform string `os/arch[/variant]`.
+pub fn validate_platform(p: &str) -> Result<(), String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let ok = matches!(parts.len(), 2 | 3)
+        && KNOWN_OS.contains(&parts[0])
+        && KNOWN_ARCH.contains(&parts[1])
+        && parts.get(2).is_none_or(|v| is_simple_word(v));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`platform` must be os/arch[/variant] such as \"linux/amd64\" or \"linux/arm64\", got \"{p}\""
+        ))
+    }
+}
+
+fn is_simple_word(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Checks an image repository reference without tag or digest, e.g. `host:5000/team/app`.
+pub fn validate_repository(repo: &str) -> Result<(), String> {
+    let (host, path) = match repo.split_once('/') {
+        Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => (Some(h), p),
+        _ => (None, repo),
+    };
+    let host_ok = host.is_none_or(|h| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    });
+    let path_ok = !path.is_empty() && path.split('/').all(is_path_component);
+    if host_ok && path_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`repository` must be a repository without tag or digest, like \
+             \"123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app\" or \"localhost:5000/app\" \
+             (lowercase path), got \"{repo}\""
+        ))
+    }
+}
+
+fn is_path_component(c: &str) -> bool {
+    let bytes = c.as_bytes();
+    !c.is_empty()
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && c.chars().all(|ch| {
+            ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
+        })
+}
+
+/// Checks a tag name (not a full reference).
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "tag \"{tag}\" is not a valid tag: use letters, digits, `_`, `.` and `-`, at most 128 \
+             characters, not starting with `.` or `-`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms() {
+        assert!(validate_platform("linux/amd64").is_ok());
+        assert!(validate_platform("linux/arm64/v8").is_ok());
+        assert!(validate_platform("linux").is_err());
+        assert!(validate_platform("linux/amd65").is_err());
+        assert!(validate_platform("Linux/amd64").is_err());
+    }
+
+    #[test]
+    fn repositories() {
+        assert!(validate_repository("127.0.0.1:5000/team/app").is_ok());
+        assert!(validate_repository("123.dkr.ecr.us-east-1.amazonaws.com/a-b/c_d").is_ok());
+        assert!(validate_repository("app").is_ok());
+        assert!(validate_repository("localhost:5000/App").is_err());
+        assert!(validate_repository("localhost:5000/app:latest").is_err());
+        assert!(validate_repository("").is_err());
+    }
+
+    #[test]
+    fn tags() {
+        assert!(validate_tag("latest").is_ok());
+        assert!(validate_tag("v1.2-rc_3").is_ok());
+        assert!(validate_tag("-x").is_err());
+        assert!(validate_tag("a/b").is_err());
+    }
+
+    #[test]
+    fn hash_inputs_include_platform_target_args_labels() {
+        let b = BuildInputs {
+            context: "ctx".into(),
+            dockerfile: DockerfileSource::Inline("FROM scratch".into()),
+            build_args: [("A".to_string(), "1".to_string())].into(),
+            target: Some("final".into()),
+            platform: "linux/arm64".into(),
+            labels: [("team".to_string(), "x".to_string())].into(),
+        };
+        let extra = b.context_request().extra_inputs;
+        assert!(extra.contains(&("platform".into(), "linux/arm64".into())));
+        assert!(extra.contains(&("target".into(), "final".into())));
+        assert!(extra.contains(&("buildArg:A".into(), "1".into())));
+        assert!(extra.contains(&("label:team".into(), "x".into())));
+    }
+}

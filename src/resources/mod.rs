@@ -1,0 +1,162 @@
+//! The resources this provider manages, each one type with check/diff/create/read/update/delete.
+//!
+//! Resources work on [`PropertyMap`]s and report through [`Reporter`]; they never see gRPC.
+
+pub mod container_image;
+pub mod diff;
+pub mod fast_container_image;
+pub mod image_args;
+pub mod inputs;
+pub mod progress;
+pub mod pushed_image;
+pub mod redact;
+pub mod snapshots;
+
+use crate::config::ProviderConfig;
+use crate::local::LocalEngine;
+use crate::remote::{AwsEndpoints, RemoteClients};
+use crate::values::PropertyMap;
+use inputs::Failure;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Where a resource sends what the user should see while it works.
+pub trait Reporter: Send + Sync {
+    /// A transient status line on the resource's row (replaced by the next one).
+    fn status(&self, text: &str);
+    /// A message kept in the output.
+    fn info(&self, text: &str);
+    /// A warning kept in the output.
+    fn warn(&self, text: &str);
+}
+
+/// Everything a resource operation may use, shared by all calls in this process.
+pub struct Services {
+    /// The provider configuration (Configure + environment).
+    pub config: ProviderConfig,
+    /// Context hashes computed in this process, reused by Check, Diff, Create and Update.
+    pub snapshots: snapshots::SnapshotCache,
+    /// Cancelled when the engine sends Cancel (Ctrl-C).
+    pub cancel: CancellationToken,
+    local: OnceLock<LocalEngine>,
+    remote: tokio::sync::OnceCell<Result<Arc<RemoteClients>, String>>,
+}
+
+impl Services {
+    /// Services for a configured provider; `cancel` is the provider's Cancel signal.
+    pub fn new(config: ProviderConfig, cancel: CancellationToken) -> Self {
+        Self {
+            config,
+            snapshots: snapshots::SnapshotCache::default(),
+            cancel,
+            local: OnceLock::new(),
+            remote: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The AWS clients for remote builds (created on first use, with the configured endpoints).
+    pub async fn remote(&self) -> Result<Arc<RemoteClients>, String> {
+        self.remote
+            .get_or_init(|| async {
+                let c = &self.config;
+                let endpoints = AwsEndpoints {
+                    region: c.region.clone(),
+                    s3: c.s3_endpoint.clone(),
+                    codebuild: c.codebuild_endpoint.clone(),
+                    logs: c.logs_endpoint.clone(),
+                    ecr: c.ecr_endpoint.clone(),
+                    max_attempts: None,
+                };
+                RemoteClients::new(&endpoints)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .clone()
+    }
+
+    /// The process-wide local build engine (created on first use: Check and Diff never need it).
+    pub fn local(&self) -> &LocalEngine {
+        self.local
+            .get_or_init(|| LocalEngine::new(self.config.local_config()))
+    }
+}
+
+/// Facts about one engine call that every resource operation receives.
+pub struct Call {
+    /// The resource's URN.
+    pub urn: String,
+    /// Where progress goes.
+    pub reporter: Arc<dyn Reporter>,
+    /// The custom timeout, if the program set one.
+    pub timeout: Option<Duration>,
+}
+
+impl Call {
+    /// A token cancelled by Cancel or when the custom timeout passes.
+    pub fn cancel_token(&self, services: &Services) -> CancellationToken {
+        let token = services.cancel.child_token();
+        if let Some(timeout) = self.timeout {
+            let t = token.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(timeout) => t.cancel(),
+                    _ = t.cancelled() => {}
+                }
+            });
+        }
+        token
+    }
+}
+
+/// The answer to Check.
+pub struct CheckResult {
+    /// The inputs with defaults filled (and the context hash when it could be computed).
+    pub inputs: PropertyMap,
+    /// What is wrong with them.
+    pub failures: Vec<Failure>,
+}
+
+/// The answer to Create or Update.
+pub struct Created {
+    /// The resource id.
+    pub id: String,
+    /// The outputs.
+    pub outputs: PropertyMap,
+}
+
+/// The answer to Read: `None` when the resource is definitely gone.
+pub type ReadResult = Option<Created>;
+
+/// How a resource operation failed.
+#[derive(Debug)]
+pub enum ResourceError {
+    /// The inputs are invalid; nothing happened.
+    Invalid(String),
+    /// The operation failed and nothing was created or changed.
+    Failed(String),
+    /// Something was made before the failure: the engine must keep it in state.
+    Partial {
+        /// The id of what exists.
+        id: String,
+        /// Its outputs.
+        outputs: PropertyMap,
+        /// Why the operation did not finish.
+        reasons: Vec<String>,
+    },
+    /// The operation was cancelled or timed out.
+    Cancelled(String),
+}
+
+impl std::fmt::Display for ResourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResourceError::Invalid(m) | ResourceError::Failed(m) | ResourceError::Cancelled(m) => {
+                f.write_str(m)
+            }
+            ResourceError::Partial { reasons, .. } => f.write_str(&reasons.join("; ")),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+"""Fixtures for the end-to-end tests: the real Pulumi CLI drives the plugin from Python programs,
+against the real Docker engine and the local registry. A service that is not reachable fails the
+test with the reason; nothing is skipped."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_DIR = REPO / "target" / "debug"
+VENV = REPO / ".venv"
+EXAMPLE_APP = REPO / "examples" / "app"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+
+
+def env_var(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the tests through `make test` (it sources scripts/env.sh)")
+    return value
+
+
+@dataclass
+class Registry:
+    """The local htpasswd registry, spoken to over the distribution API directly."""
+
+    address: str
+    username: str
+    password: str
+
+    def _request(self, method: str, path: str, accept: str | None = None):
+        req = urllib.request.Request(f"http://{self.address}/v2/{path}", method=method)
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        if accept:
+            req.add_header("Accept", accept)
+        return urllib.request.urlopen(req, timeout=30)
+
+    def digest(self, repo: str, reference: str) -> str | None:
+        """The manifest digest the registry serves for repo:reference, None on 404."""
+        try:
+            with self._request("HEAD", f"{repo}/manifests/{reference}", MANIFEST_TYPES) as r:
+                return r.headers["Docker-Content-Digest"]
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def tags(self, repo: str) -> list[str]:
+        try:
+            with self._request("GET", f"{repo}/tags/list") as r:
+                return json.load(r).get("tags") or []
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return []
+            raise
+
+    def delete(self, repo: str, digest: str) -> None:
+        with self._request("DELETE", f"{repo}/manifests/{digest}"):
+            pass
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    reg = Registry(
+        env_var("IMAGEBUILD_TEST_REGISTRY"),
+        env_var("IMAGEBUILD_TEST_REGISTRY_USER"),
+        env_var("IMAGEBUILD_TEST_REGISTRY_PASSWORD"),
+    )
+    try:
+        with reg._request("GET", ""):
+            pass
+    except Exception as e:  # noqa: BLE001 - any failure means the service is not usable
+        pytest.fail(f"registry at {reg.address} is not reachable ({e}); run scripts/start-services.sh")
+    return reg
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tools_ready():
+    """The plugin binary, the CLI and the SDK must exist; say which is missing."""
+    if not (PLUGIN_DIR / "pulumi-resource-imagebuild").exists():
+        pytest.fail(f"plugin not built at {PLUGIN_DIR}: run `cargo build --bins`")
+    if shutil.which("pulumi") is None:
+        pytest.fail("pulumi CLI not on PATH: run scripts/setup.sh and source scripts/env.sh")
+    docker = os.environ.get("IMAGEBUILD_DOCKER", "/usr/bin/docker")
+    probe = subprocess.run([docker, "info"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"Docker engine not reachable: {probe.stderr.strip()}")
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    exe = os.environ.get("IMAGEBUILD_DOCKER", "/usr/bin/docker")
+    return subprocess.run([exe, *args], capture_output=True, text=True, check=check)
+
+
+class Project:
+    """A Pulumi project in a temporary directory with its own file backend."""
+
+    def __init__(self, root: Path, program: str, name: str = "e2e"):
+        self.dir = root / "project"
+        self.state = root / "state"
+        self.dir.mkdir(parents=True)
+        self.state.mkdir()
+        shutil.copytree(EXAMPLE_APP, self.dir / "app", symlinks=True)
+        (self.dir / "__main__.py").write_text(program)
+        (self.dir / "Pulumi.yaml").write_text(
+            "\n".join(
+                [
+                    f"name: {name}",
+                    "runtime:",
+                    "  name: python",
+                    "  options:",
+                    "    toolchain: pip",
+                    f"    virtualenv: {VENV}",
+                    "plugins:",
+                    "  providers:",
+                    "    - name: imagebuild",
+                    f"      path: {PLUGIN_DIR}",
+                    "",
+                ]
+            )
+        )
+        self.env = dict(os.environ)
+        self.env.update(
+            PULUMI_BACKEND_URL=f"file://{self.state}",
+            PULUMI_CONFIG_PASSPHRASE="",
+            PULUMI_SKIP_UPDATE_CHECK="true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        )
+
+    def run(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=self.dir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"pulumi {' '.join(args)} failed ({proc.returncode})\n"
+                f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+            )
+        return proc
+
+    def init(self, stack: str = "test", config: dict | None = None, secrets: dict | None = None):
+        self.run("stack", "init", stack)
+        for key, value in (config or {}).items():
+            self.run("config", "set", key, value)
+        for key, value in (secrets or {}).items():
+            self.run("config", "set", "--secret", key, value)
+        return self
+
+    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run("up", "--yes", "--skip-preview", *extra, check=check)
+
+    def outputs(self) -> dict:
+        return json.loads(self.run("stack", "output", "--json", "--show-secrets").stdout)
+
+    def export(self) -> str:
+        return self.run("stack", "export").stdout
+
+    def resources(self, type_token: str = "imagebuild:index:ContainerImage") -> list[dict]:
+        deployment = json.loads(self.export())["deployment"]
+        return [r for r in deployment.get("resources", []) if r["type"] == type_token]
+
+
+def json_events(stdout: str) -> list[dict]:
+    """The engine events `pulumi up --json` streams, one JSON object per line."""
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def project_factory(tmp_path):
+    made = []
+
+    def make(program: str, sub: str = "p") -> Project:
+        p = Project(tmp_path / sub, program)
+        made.append(p)
+        return p
+
+    yield make

@@ -1,0 +1,208 @@
+//! Build, push, digest and adopt against the real dockerd and registry.
+
+mod local_common;
+
+use imagebuild::local::ProgressEvent;
+use local_common::*;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn builds_pushes_and_returns_the_registry_digest_then_adopts() {
+    require_services();
+    let unique = format!("hello {}\n", uuid::Uuid::new_v4());
+    let dir = write_tree(&[("hello.txt", unique.as_str())]);
+    let dockerfile = format!("FROM {BUSYBOX}\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt\n");
+    let snap = snapshot(dir.path(), &dockerfile, None, "publish");
+    let repo = unique_repo("publish");
+    let eng = engine(2);
+    let mut spec = publish_spec(build_spec(snap), repo.clone());
+    spec.extra_tags = vec!["latest".into()];
+    let (r, events) = publish(&eng, spec.clone(), CancellationToken::new()).await;
+    let p = r.unwrap_or_else(|e| panic!("publish failed: {e}"));
+    assert!(!p.adopted);
+    assert_eq!(eng.builds_started(), 1);
+    let digest = p.digest.clone().unwrap();
+    assert_eq!(
+        Some(digest.clone()),
+        registry_digest(&repo, &spec.hash_tag).await
+    );
+    assert_eq!(Some(digest.clone()), registry_digest(&repo, "latest").await);
+    assert_eq!(
+        p.image_uri.as_deref(),
+        Some(repo.with_digest(&digest).as_str())
+    );
+    assert!(p.image_id.starts_with("sha256:"));
+    let kinds: Vec<_> = events.iter().map(|(_, e)| e.clone()).collect();
+    assert!(kinds.contains(&ProgressEvent::Started));
+    assert!(kinds
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Step { name, .. } if name.starts_with("RUN cat"))));
+    assert!(kinds
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Log(l) if l.contains("hello"))));
+    assert!(kinds
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Pushing { .. })));
+    assert_eq!(kinds.last(), Some(&ProgressEvent::Done));
+
+    // Second publish of the same hash: adopted, no build call, no push, same digest.
+    let (r, events) = publish(&eng, spec, CancellationToken::new()).await;
+    let p2 = r.unwrap();
+    assert!(p2.adopted);
+    assert_eq!(p2.digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(p2.image_id, p.image_id);
+    assert_eq!(eng.builds_started(), 1, "the adopt path must not build");
+    let kinds: Vec<_> = events.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(kinds, vec![ProgressEvent::Adopted, ProgressEvent::Done]);
+}
+
+#[tokio::test]
+async fn wrong_password_is_an_auth_error_naming_registry_and_source() {
+    require_services();
+    let dir = write_tree(&[("a.txt", "a\n")]);
+    let snap = snapshot(
+        dir.path(),
+        &format!("FROM {BUSYBOX}\nCOPY a.txt /a\n"),
+        None,
+        "wrongpw",
+    );
+    let repo = unique_repo("wrongpw");
+    let mut spec = publish_spec(build_spec(snap), repo.clone());
+    let secret = "definitely-wrong-pw-7731";
+    spec.registry.explicit.as_mut().unwrap().password = secret.into();
+    let eng = engine(2);
+    let (r, events) = publish(&eng, spec, CancellationToken::new()).await;
+    let e = r.expect_err("wrong password must fail");
+    let msg = e.to_string();
+    assert!(msg.contains(&repo.registry), "{msg}");
+    assert!(msg.contains("explicit username/password"), "{msg}");
+    assert!(!msg.contains(secret), "{msg}");
+    assert!(!format!("{e:?}").contains(secret));
+    assert!(events
+        .iter()
+        .all(|(_, e)| !format!("{e:?}").contains(secret)));
+    assert_eq!(eng.builds_started(), 0, "auth is checked before building");
+}
+
+#[tokio::test]
+async fn wrong_password_in_the_push_stream_is_an_auth_error() {
+    require_services();
+    // The daemon answers 200 to the push and reports the refusal inside the stream.
+    let repo = unique_repo("wrongpw-stream");
+    docker(&["tag", BUSYBOX, &repo.with_tag("t1")]);
+    let creds = imagebuild::registry::ResolvedCredentials {
+        credentials: Some(imagebuild::registry::BasicCredentials {
+            username: registry_creds().username,
+            password: "nope-wrong-4242".into(),
+        }),
+        source: imagebuild::registry::CredentialSource::Explicit,
+    };
+    let e = imagebuild::local::push_existing(None, &repo, "t1", &creds)
+        .await
+        .expect_err("push with a wrong password must fail");
+    let msg = e.to_string();
+    docker(&["rmi", &repo.with_tag("t1")]);
+    assert!(
+        matches!(e, imagebuild::local::LocalError::Registry(_)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&repo.registry) && msg.contains("explicit"),
+        "{msg}"
+    );
+    assert!(!msg.contains("nope-wrong-4242"), "{msg}");
+}
+
+#[tokio::test]
+async fn unreachable_daemon_says_so() {
+    let dir = write_tree(&[("a.txt", "a\n")]);
+    let snap = snapshot(
+        dir.path(),
+        "FROM scratch\nCOPY a.txt /a\n",
+        None,
+        "nodaemon",
+    );
+    let mut spec = publish_spec(build_spec(snap), unique_repo("nodaemon"));
+    spec.push = false;
+    let eng = imagebuild::local::LocalEngine::new(imagebuild::local::LocalConfig {
+        docker_host: Some("unix:///tmp/imagebuild-no-such-docker.sock".into()),
+        max_parallel_builds: 1,
+    });
+    let (r, _) = publish(&eng, spec, CancellationToken::new()).await;
+    let msg = r.expect_err("must fail").to_string();
+    assert!(
+        msg.starts_with("cannot reach Docker at unix:///tmp/imagebuild-no-such-docker.sock: "),
+        "{msg}"
+    );
+    assert!(msg.ends_with("is dockerd running?"), "{msg}");
+}
+
+#[tokio::test]
+async fn foreign_os_platform_is_a_clear_error() {
+    require_services();
+    let dir = write_tree(&[("a.txt", "a\n")]);
+    let snap = snapshot(
+        dir.path(),
+        &format!("FROM {BUSYBOX}\nCOPY a.txt /a\n"),
+        None,
+        "plat",
+    );
+    let mut b = build_spec(snap);
+    b.platform = Some("windows/amd64".into());
+    let mut spec = publish_spec(b, unique_repo("plat"));
+    spec.push = false;
+    let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
+    let msg = r.expect_err("must fail").to_string();
+    assert!(
+        msg.contains("cannot build for platform windows/amd64"),
+        "{msg}"
+    );
+    assert!(msg.contains("linux/"), "{msg}");
+}
+
+#[tokio::test]
+async fn pushed_images_carry_inline_cache_and_cache_from_uses_the_authenticated_registry() {
+    require_services();
+    let dir = write_tree(&[("a.txt", "inline\n")]);
+    let df = format!("FROM {BUSYBOX}\nCOPY a.txt /a\nRUN echo built > /b\n");
+    let snap = snapshot(dir.path(), &df, None, "inline");
+    let repo = unique_repo("inline");
+    let spec = publish_spec(build_spec(snap.clone()), repo.clone());
+    let (r, _) = publish(&engine(1), spec.clone(), CancellationToken::new()).await;
+    let p = r.unwrap_or_else(|e| panic!("{e}"));
+    // The image config in the registry holds BuildKit's inline cache metadata.
+    let reg = imagebuild::registry::Registry::new(spec.registry.clone());
+    let cfg_digest = reg
+        .config_digest(&repo, p.digest.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let c = registry_creds();
+    let blob = reqwest::Client::new()
+        .get(format!(
+            "http://{}/v2/{}/blobs/{cfg_digest}",
+            repo.registry, repo.repository
+        ))
+        .basic_auth(c.username, Some(c.password))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        blob.contains("moby.buildkit.cache.v0"),
+        "no inline cache in config: {blob}"
+    );
+
+    // A second image naming the first as cache-from builds (BuildKit fetched it with our session's credentials).
+    let snap2 = snapshot(dir.path(), &df, None, "inline-2");
+    let mut b2 = build_spec(snap2);
+    b2.cache_from = vec![repo.with_tag(&spec.hash_tag)];
+    let spec2 = publish_spec(b2, unique_repo("inline-user"));
+    let (r2, ev) = publish(&engine(1), spec2, CancellationToken::new()).await;
+    r2.unwrap_or_else(|e| panic!("cache-from build failed: {e}"));
+    assert!(ev
+        .iter()
+        .any(|(_, e)| matches!(e, ProgressEvent::Step { cached: true, .. })));
+}
