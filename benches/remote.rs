@@ -65,7 +65,8 @@ fn main() {
         let mib = env_usize("IMAGEBUILD_BENCH_CONTEXT_MIB", 48);
         let n = env_usize("IMAGEBUILD_BENCH_ITERATIONS", 5).max(1);
         let dir = make_context(mib);
-        let hash = stand_in_hash(dir.path()).await;
+        let snap = snapshot_of(dir.path(), None).await;
+        let hash = snap.hash.clone();
         let bucket = bucket(&c).await;
         println!(
             "remote upload bench: {mib} MiB context, {n} iterations, moto at {}",
@@ -82,11 +83,9 @@ fn main() {
                 context_hash: hash.clone(),
             };
             let t = Instant::now();
-            let out = upload_context(&c, &target, UploadOptions::default(), || {
-                tar_gz_stream(dir.path())
-            })
-            .await
-            .unwrap();
+            let out = upload_context(&c, &target, UploadOptions::default(), || archive(&snap).1)
+                .await
+                .unwrap();
             cold.push(t.elapsed());
             assert!(!out.skipped);
             bytes = out.bytes;
@@ -99,11 +98,9 @@ fn main() {
         };
         for _ in 0..n {
             let t = Instant::now();
-            let out = upload_context(&c, &target, UploadOptions::default(), || {
-                tar_gz_stream(dir.path())
-            })
-            .await
-            .unwrap();
+            let out = upload_context(&c, &target, UploadOptions::default(), || archive(&snap).1)
+                .await
+                .unwrap();
             skip.push(t.elapsed());
             assert!(out.skipped);
         }

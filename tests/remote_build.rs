@@ -38,26 +38,32 @@ fn fast_wait(seconds: u64) -> WaitOptions {
     }
 }
 
-/// Uploads `dir` and returns a spec pushing to a fresh repository of the local registry.
-async fn prepared(s: &Services, c: &RemoteClients, dir: &std::path::Path) -> RemoteBuildSpec {
-    let hash = stand_in_hash(dir).await;
+/// Snapshots and uploads `dir` and returns a spec pushing to a fresh repository of the local registry.
+async fn prepared(
+    s: &Services,
+    c: &RemoteClients,
+    dir: &std::path::Path,
+    inline_dockerfile: Option<&str>,
+) -> RemoteBuildSpec {
+    let snap = snapshot_of(dir, inline_dockerfile).await;
     let target = UploadTarget {
         bucket: bucket(c).await,
         prefix: "contexts".into(),
-        context_hash: hash.clone(),
+        context_hash: snap.hash.clone(),
     };
-    let up = upload_context(c, &target, UploadOptions::default(), || tar_gz_stream(dir))
+    let (dockerfile, _) = archive(&snap);
+    let up = upload_context(c, &target, UploadOptions::default(), || archive(&snap).1)
         .await
         .expect("upload");
     RemoteBuildSpec {
-        context_hash: hash.clone(),
+        context_hash: snap.hash.clone(),
         context_object: up.object_uri,
         repository: ImageName {
             registry: s.registry.clone(),
             repository: unique("remote/app"),
         },
-        hash_tag: hash,
-        dockerfile: "Dockerfile".into(),
+        hash_tag: snap.hash.clone(),
+        dockerfile,
         project: managed(),
         platform: None,
         target: None,
@@ -129,7 +135,7 @@ async fn build_pushes_keeps_modes_and_symlinks_and_secrets_stay_out_of_plaintext
     ]);
     std::os::unix::fs::symlink("bin/run.sh", dir.path().join("link")).unwrap();
 
-    let mut spec = prepared(&s, &c, dir.path()).await;
+    let mut spec = prepared(&s, &c, dir.path(), None).await;
     spec.build_args
         .insert("GREETING".into(), "hello 'quoted' $HOME".into());
     spec.secrets = vec![
@@ -260,7 +266,7 @@ async fn failure_carries_phase_context_and_last_30_log_lines() {
         "FROM {BASE}\nRUN for i in $(seq 1 60); do echo noise-$i; done; echo boom-marker; exit 3\n"
     );
     let dir = context_dir(&[("Dockerfile", &dockerfile, false)]);
-    let spec = prepared(&s, &c, dir.path()).await;
+    let spec = prepared(&s, &c, dir.path(), None).await;
     let started = start_build(&c, &spec).await.expect("start");
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = wait_build(
@@ -310,7 +316,7 @@ async fn sleeping_build(s: &Services, c: &RemoteClients) -> (RemoteBuildSpec, St
     let marker = unique("sleeping");
     let dockerfile = format!("FROM {BASE}\nRUN echo {marker} && sleep 600\n");
     let dir = context_dir(&[("Dockerfile", &dockerfile, false)]);
-    let spec = prepared(s, c, dir.path()).await;
+    let spec = prepared(s, c, dir.path(), None).await;
     let started = start_build(c, &spec).await.expect("start");
     (spec, started.build_id)
 }
@@ -390,7 +396,7 @@ async fn same_inputs_start_one_build() {
         &format!("FROM {BASE}\nRUN sleep 600\n"),
         false,
     )]);
-    let spec = prepared(&s, &c, dir.path()).await;
+    let spec = prepared(&s, &c, dir.path(), None).await;
     let a = start_build(&c, &spec).await.expect("first start");
     let b = start_build(&c, &spec).await.expect("retried start");
     assert_eq!(
@@ -457,15 +463,16 @@ async fn managed_project_is_created_then_updated() {
 }
 
 #[tokio::test]
-async fn cache_ref_is_read_and_written() {
+async fn cache_ref_is_read_and_written_and_inline_dockerfile_travels_in_the_archive() {
     let s = services().await;
     let c = clients(&s).await;
-    let dir = context_dir(&[(
-        "Dockerfile",
-        &format!("FROM {BASE}\nRUN echo cached-layer > /c\n"),
-        false,
-    )]);
-    let mut spec = prepared(&s, &c, dir.path()).await;
+    let dir = context_dir(&[("data.txt", "payload\n", false)]);
+    let inline = format!("FROM {BASE}\nCOPY data.txt /data.txt\nRUN grep -q payload /data.txt\n");
+    let mut spec = prepared(&s, &c, dir.path(), Some(&inline)).await;
+    assert_ne!(
+        spec.dockerfile, "Dockerfile",
+        "inline Dockerfile injected under its own name"
+    );
     let cache = ImageName {
         repository: format!("{}-cache", spec.repository.repository),
         ..spec.repository.clone()
