@@ -501,3 +501,96 @@ async fn cache_ref_is_read_and_written_and_inline_dockerfile_travels_in_the_arch
         Some(done.digest)
     );
 }
+
+fn spec_on(s: &Services, project: &str) -> RemoteBuildSpec {
+    RemoteBuildSpec {
+        context_hash: "d".repeat(64),
+        context_object: format!("s3://{}/missing.tar.gz", unique("nowhere")),
+        repository: ImageName {
+            registry: s.registry.clone(),
+            repository: unique("remote/errors"),
+        },
+        hash_tag: "d".repeat(64),
+        dockerfile: "Dockerfile".into(),
+        project: ProjectChoice::Existing(project.to_string()),
+        platform: None,
+        target: None,
+        build_args: BTreeMap::new(),
+        timeout_minutes: 5,
+        cache_ref: None,
+        secrets: Vec::new(),
+    }
+}
+
+async fn create_plain_project(c: &RemoteClients, name: &str) {
+    use aws_sdk_codebuild::types::*;
+    c.codebuild
+        .create_project()
+        .name(name)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::NoSource)
+                .buildspec("version: 0.2")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .unwrap(),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/x")
+        .send()
+        .await
+        .expect("create project");
+}
+
+#[tokio::test]
+async fn access_denied_names_action_and_resource() {
+    let s = services().await;
+    let c = clients(&s).await;
+    let err = start_build(&c, &spec_on(&s, "denied-project"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemoteError::AccessDenied { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("codebuild:StartBuild") && text.contains("denied-project"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_are_retried() {
+    let s = services().await;
+    let patient = imagebuild::remote::RemoteClients::new(&imagebuild::remote::AwsEndpoints {
+        max_attempts: Some(4),
+        ..endpoints(&s)
+    })
+    .await
+    .unwrap();
+    for prefix in ["throttled", "flaky"] {
+        let name = unique(prefix);
+        create_plain_project(&patient, &name).await;
+        let started = start_build(&patient, &spec_on(&s, &name))
+            .await
+            .unwrap_or_else(|e| panic!("{prefix}: two injected failures then success: {e}"));
+        assert!(started.build_id.starts_with(&name));
+    }
+    // With too few attempts the last error surfaces, naming the action.
+    let c = clients(&s).await;
+    let name = unique("throttled");
+    create_plain_project(&c, &name).await;
+    let err = start_build(&c, &spec_on(&s, &name)).await.unwrap_err();
+    assert_eq!(err.aws_code(), Some("ThrottlingException"), "{err}");
+    assert!(err.to_string().contains("codebuild:StartBuild"), "{err}");
+}

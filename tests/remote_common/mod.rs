@@ -80,16 +80,19 @@ pub async fn services() -> Services {
 
 /// Clients against moto (S3, Logs, ECR) and the CodeBuild double, with few retries (moto answers some errors with 500).
 pub async fn clients(s: &Services) -> RemoteClients {
-    RemoteClients::new(&AwsEndpoints {
+    RemoteClients::new(&endpoints(s)).await.expect("clients")
+}
+
+/// Endpoints of moto and the double.
+pub fn endpoints(s: &Services) -> AwsEndpoints {
+    AwsEndpoints {
         region: Some("us-east-1".into()),
         s3: Some(s.moto.clone()),
         codebuild: Some(s.codebuild.clone()),
         logs: Some(s.moto.clone()),
         ecr: Some(s.moto.clone()),
         max_attempts: Some(2),
-    })
-    .await
-    .expect("clients")
+    }
 }
 
 /// A name unique to this test run.
