@@ -21,6 +21,8 @@ pub(crate) struct Matcher {
     /// BuildKit prunes excluded directories only when every exception is a
     /// plain path (no glob characters once a trailing `/**` or `/*` is removed).
     only_prefix_exceptions: bool,
+    /// First pattern whose translated regex does not compile.
+    broken: Option<PatternError>,
     dialect: Dialect,
 }
 
@@ -43,10 +45,12 @@ impl Matcher {
             .iter()
             .filter(|p| p.exclusion)
             .all(|p| !without_trailing_glob(&p.text).contains(['*', '[', ']', '?', '^', '\\']));
+        let broken = patterns.iter().find_map(Pattern::broken);
         Ok(Matcher {
             patterns,
             has_exceptions,
             only_prefix_exceptions,
+            broken,
             dialect,
         })
     }
@@ -74,6 +78,12 @@ impl Matcher {
     /// components that does not match the path itself is tried against the
     /// path's first N components only, when the parent has at least N.
     fn excluded_docker20(&self, path: &str) -> Result<bool, PatternError> {
+        // Docker 20.10 evaluates every pattern for every path, so a pattern
+        // whose regex does not compile fails the build at the first path;
+        // skipping patterns that cannot change the result is otherwise equivalent.
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
         let parent = super::goclean::dir(path);
         let parent_parts: Vec<&str> = if parent == "." {
             Vec::new()
@@ -299,6 +309,15 @@ mod tests {
             assert!(excluded(&m, "a"));
             assert!(!excluded(&m, "x/a"));
         }
+    }
+
+    #[test]
+    fn broken_regex_fails_even_when_never_consulted_in_docker20() {
+        let m = matcher(&["!a/p?1)/x"], Dialect::Docker20);
+        assert!(m.excluded("b", None).is_err());
+        // BuildKit only evaluates an exception once something is excluded.
+        let m = matcher(&["!a/p?1)/x"], Dialect::BuildKit);
+        assert!(m.excluded("b", None).is_ok());
     }
 
     #[test]
