@@ -85,19 +85,15 @@ impl Matcher {
             return Err(e.clone());
         }
         let parent = super::goclean::dir(path);
-        let parent_parts: Vec<&str> = if parent == "." {
-            Vec::new()
-        } else {
-            parent.split('/').collect()
-        };
+        let parent_depth = if parent == "." { 0 } else { parent.split('/').count() };
         let mut matched = false;
         for p in &self.patterns {
             if p.exclusion != matched {
                 continue;
             }
             let mut hit = p.matches(path)?;
-            if !hit && !parent_parts.is_empty() && p.depth <= parent_parts.len() {
-                hit = p.matches(&parent_parts[..p.depth].join("/"))?;
+            if !hit && parent_depth > 0 && p.depth <= parent_depth {
+                hit = p.matches(leading_components(parent, p.depth))?;
             }
             if hit {
                 matched = !p.exclusion;
@@ -129,9 +125,9 @@ impl Matcher {
                 if !hit && parent.is_none() {
                     let dir = super::goclean::dir(path);
                     if dir != "." {
-                        let parts: Vec<&str> = dir.split('/').collect();
-                        for n in 1..=parts.len() {
-                            if p.matches(&parts[..n].join("/"))? {
+                        let depth = dir.split('/').count();
+                        for n in 1..=depth {
+                            if p.matches(leading_components(dir, n))? {
                                 hit = true;
                                 break;
                             }
@@ -171,6 +167,14 @@ impl Matcher {
     /// empty directory); BuildKit only sends it as a parent of included paths.
     pub(crate) fn keeps_walked_excluded_dir(&self) -> bool {
         self.dialect == Dialect::Docker20
+    }
+}
+
+/// The first `n` `/`-separated components of `path` (all of it if it has fewer).
+fn leading_components(path: &str, n: usize) -> &str {
+    match path.match_indices('/').nth(n.saturating_sub(1)) {
+        Some((i, _)) if n > 0 => &path[..i],
+        _ => path,
     }
 }
 
@@ -318,6 +322,14 @@ mod tests {
         // BuildKit only evaluates an exception once something is excluded.
         let m = matcher(&["!a/p?1)/x"], Dialect::BuildKit);
         assert!(m.excluded("b", None).is_ok());
+    }
+
+    #[test]
+    fn leading_components_of_paths() {
+        assert_eq!(leading_components("a/b/c", 1), "a");
+        assert_eq!(leading_components("a/b/c", 2), "a/b");
+        assert_eq!(leading_components("a/b/c", 3), "a/b/c");
+        assert_eq!(leading_components("a", 1), "a");
     }
 
     #[test]
