@@ -67,7 +67,10 @@ fn ensure_tree(root: &Path) -> std::io::Result<()> {
     }
     fs::create_dir_all(root)?;
     fs::write(root.join("Dockerfile"), "FROM scratch\nCOPY . /app/\n")?;
-    fs::write(root.join(".dockerignore"), "node_modules\n**/*.pyc\n.bench-complete\n")?;
+    fs::write(
+        root.join(".dockerignore"),
+        "node_modules\n**/*.pyc\n.bench-complete\n",
+    )?;
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut buf = Vec::new();
     for i in 0..INCLUDED_FILES {
@@ -207,6 +210,14 @@ fn main() {
         .current_dir(&root)
         .status();
 
+    if let Some(n) = std::env::var("IMAGEBUILD_BENCH_WARM_LOOP")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        // Profiling aid: only warm re-hashes.
+        time_snapshot(&root, &cache, false, n);
+        return;
+    }
     let buf = vec![7u8; 64 << 20];
     let t = Instant::now();
     let _ = <sha2::Sha256 as sha2::Digest>::digest(&buf);
@@ -226,8 +237,14 @@ fn main() {
         IGNORED_FILES
     );
     println!("hash: {}", snap.hash);
-    println!("our cold hash (stat cache cleared, median of 5): {cold:.3} s   {}", verdict(cold, COLD_TARGET));
-    println!("our warm re-hash (median of 7):                 {warm:.3} s   {}", verdict(warm, WARM_TARGET));
+    println!(
+        "our cold hash (stat cache cleared, median of 5): {cold:.3} s   {}",
+        verdict(cold, COLD_TARGET)
+    );
+    println!(
+        "our warm re-hash (median of 7):                 {warm:.3} s   {}",
+        verdict(warm, WARM_TARGET)
+    );
 
     if std::env::var_os("IMAGEBUILD_BENCH_ONLY_OURS").is_some() {
         return;
@@ -238,14 +255,23 @@ fn main() {
         None => println!("sha256sum, 2 parallel workers: could not run"),
     }
 
-    let installed = Command::new(&script).arg("install").status().map(|s| s.success()).unwrap_or(false);
+    let installed = Command::new(&script)
+        .arg("install")
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !installed {
         println!("AWS CDK fingerprint: aws-cdk-lib could not be installed (npm); skipped");
         return;
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let _ = fs::remove_dir_all(home.join(".cdk/cache/fingerprints"));
-    match (cdk_fingerprint(&script, &root), cdk_fingerprint(&script, &root)) {
+    match (
+        cdk_fingerprint(&script, &root),
+        cdk_fingerprint(&script, &root),
+    ) {
         (Ok((cdk_cold, version)), Ok((cdk_warm, _))) => {
             println!(
                 "AWS CDK {version} fingerprint cold:                {cdk_cold:.3} s   ours is {:.1}x faster",

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imagebuild::context::{snapshot_with, ContextRequest, Dialect, DockerfileSource, EntryKind, SnapshotOptions};
+use imagebuild::context::{
+    snapshot_with, ContextRequest, Dialect, DockerfileSource, EntryKind, SnapshotOptions,
+};
 
 use context_gen::{fixed_cases, gen_case, Case, Rng};
 
@@ -22,7 +24,13 @@ type Listing = BTreeMap<String, String>;
 fn build_helper(out: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/context_fsutil");
     let bin = out.join("context_fsutil");
-    let result = Command::new("go").arg("build").arg("-o").arg(&bin).arg(".").current_dir(&src).output();
+    let result = Command::new("go")
+        .arg("build")
+        .arg("-o")
+        .arg(&bin)
+        .arg(".")
+        .current_dir(&src)
+        .output();
     match result {
         Ok(o) if o.status.success() => bin,
         Ok(o) => panic!(
@@ -35,7 +43,10 @@ fn build_helper(out: &Path) -> PathBuf {
 }
 
 fn fsutil_listing(helper: &Path, case: &Case) -> Result<Listing, String> {
-    let out = Command::new(helper).arg(&case.ctx).output().map_err(|e| e.to_string())?;
+    let out = Command::new(helper)
+        .arg(&case.ctx)
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -62,7 +73,13 @@ fn our_listing(case: &Case, cache: &Path) -> Result<Listing, String> {
         extra_inputs: vec![],
         cache_dir: Some(cache.to_path_buf()),
     };
-    let snap = snapshot_with(&req, &SnapshotOptions { dialect: Dialect::BuildKit }).map_err(|e| e.to_string())?;
+    let snap = snapshot_with(
+        &req,
+        &SnapshotOptions {
+            dialect: Dialect::BuildKit,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     Ok(snap
         .entries
         .iter()
@@ -120,7 +137,11 @@ fn buildkit_dialect_matches_upstream_fsutil_walk() {
                 }
                 Some(d)
             }
-            (t, o) => Some(format!("fsutil: {:?}\nours: {:?}", t.as_ref().err(), o.as_ref().err())),
+            (t, o) => Some(format!(
+                "fsutil: {:?}\nours: {:?}",
+                t.as_ref().err(),
+                o.as_ref().err()
+            )),
         };
         if let Some(p) = problem {
             failures.push(format!(
@@ -142,6 +163,11 @@ fn buildkit_dialect_matches_upstream_fsutil_walk() {
         "{} of {} cases disagree with fsutil:\n{}",
         failures.len(),
         cases.len(),
-        failures.iter().take(6).cloned().collect::<Vec<_>>().join("\n\n")
+        failures
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n\n")
     );
 }

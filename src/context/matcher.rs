@@ -85,7 +85,11 @@ impl Matcher {
             return Err(e.clone());
         }
         let parent = super::goclean::dir(path);
-        let parent_depth = if parent == "." { 0 } else { parent.split('/').count() };
+        let parent_depth = if parent == "." {
+            0
+        } else {
+            parent.split('/').count()
+        };
         let mut matched = false;
         for p in &self.patterns {
             if p.exclusion != matched {

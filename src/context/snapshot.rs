@@ -42,7 +42,10 @@ pub fn snapshot_with(
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
         if timing {
-            eprintln!("context timing: {what} at {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "context timing: {what} at {:.1} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
         }
     };
     let root = canonical_root(&req.dir)?;
@@ -203,7 +206,7 @@ fn digest_items(
         });
     }
     // Largest first so that the last busy core is not stuck with a big file.
-    pending.sort_unstable_by(|a, b| b.1.size.cmp(&a.1.size));
+    pending.sort_unstable_by_key(|p| std::cmp::Reverse(p.1.size));
     let results: Vec<_> = pending
         .par_iter()
         .with_max_len(1)

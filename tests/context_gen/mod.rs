@@ -273,4 +273,3 @@ pub fn fixed_cases(base: &Path) -> Vec<Case> {
         })
         .collect()
 }
-
