@@ -591,3 +591,33 @@ fn cli_exit_codes() {
     assert_eq!(run_cli(&s(&["context", "/nonexistent/dir"])), 1);
     assert_eq!(run_cli(&s(&["context", "--help"])), 0);
 }
+
+#[tokio::test]
+async fn async_snapshot_matches_blocking_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ctx");
+    project(&dir, 0o644, 0o755, SystemTime::now());
+    let req = request(&dir, &tmp.path().join("cache"));
+    let blocking = snapshot(&req).unwrap();
+    let from_async = imagebuild::context::snapshot_async(req).await.unwrap();
+    assert_eq!(blocking.hash, from_async.hash);
+    assert_eq!(blocking.files, 6);
+}
+
+#[tokio::test]
+async fn dropping_the_archive_stream_stops_the_producer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ctx");
+    write(&dir.join("Dockerfile"), b"FROM scratch\n");
+    write(&dir.join("big"), &vec![1u8; 8 << 20]);
+    let snap = snapshot(&request(&dir, &tmp.path().join("cache"))).unwrap();
+    let mut stream = Box::pin(tar_stream(&snap, vec![], false));
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(
+        !first.is_empty() && first.len() <= 64 * 1024,
+        "bounded chunks"
+    );
+    drop(stream);
+    // The producer notices on its next send; nothing to join, but it must not panic.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
