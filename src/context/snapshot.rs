@@ -38,6 +38,8 @@ pub fn snapshot_with(
     opts: &SnapshotOptions,
 ) -> Result<ContextSnapshot, ContextError> {
     let scan_start = now_ns();
+    // IMAGEBUILD_CONTEXT_TIMING=1 prints phase timings to stderr (Pulumi's
+    // debug log), to see where a slow `preview` spends its time.
     let timing = std::env::var_os("IMAGEBUILD_CONTEXT_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
