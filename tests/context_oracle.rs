@@ -16,7 +16,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use imagebuild::context::{snapshot, ContextRequest, DockerfileSource, EntryKind};
+use imagebuild::context::{
+    snapshot_with, ContextRequest, Dialect, DockerfileSource, EntryKind, SnapshotOptions,
+};
 use sha2::{Digest, Sha256};
 
 use context_gen::{fixed_cases, gen_case, Case, Rng};
@@ -86,13 +88,17 @@ fn docker_listing(case: &Case, out_dir: &Path) -> Result<Listing, String> {
 }
 
 fn our_listing(case: &Case, cache: &Path) -> Result<Listing, String> {
-    let snap = snapshot(&ContextRequest {
+    // The engine here is Docker 20.10: compare with the dialect that claims to be it.
+    let request = ContextRequest {
         dir: case.ctx.clone(),
         dockerfile: DockerfileSource::Path(case.dockerfile.clone()),
         extra_inputs: vec![],
         cache_dir: Some(cache.to_path_buf()),
-    })
-    .map_err(|e| e.to_string())?;
+    };
+    let options = SnapshotOptions {
+        dialect: Dialect::Docker20,
+    };
+    let snap = snapshot_with(&request, &options).map_err(|e| e.to_string())?;
     Ok(snap
         .entries
         .iter()

@@ -554,7 +554,13 @@ fn buildkit_dialect_differs_where_docker_20_10_does() {
     write(&dir.join("a/keep"), b"k");
     write(&dir.join("a/other"), b"o");
     let req = request(&dir, &tmp.path().join("cache"));
-    let docker20 = snapshot(&req).unwrap();
+    let docker20 = snapshot_with(
+        &req,
+        &SnapshotOptions {
+            dialect: Dialect::Docker20,
+        },
+    )
+    .unwrap();
     assert!(paths(&docker20).is_empty());
     let bk = snapshot_with(
         &req,
@@ -564,6 +570,8 @@ fn buildkit_dialect_differs_where_docker_20_10_does() {
     )
     .unwrap();
     assert_eq!(paths(&bk), vec!["a", "a/keep"]);
+    // BuildKit's rules are the default.
+    assert_eq!(paths(&snapshot(&req).unwrap()), paths(&bk));
 }
 
 #[test]
