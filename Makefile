@@ -44,7 +44,7 @@ bench: setup
 	$(ENV) && cargo bench --bench context
 	$(ENV) && cargo bench --bench local
 	$(ENV) && cargo bench --bench remote
-	$(ENV) && cargo build --release --bins && python tests/e2e/bench_fast_wait.py
+	$(ENV) && cargo build --bins && tests/codebuild_double/start.sh && python tests/e2e/bench_fast_wait.py
 
 clean-state:
 	rm -rf tests/.state examples/.pulumi-state

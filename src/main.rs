@@ -50,12 +50,18 @@ async fn serve(engine: Option<String>) -> Result<(), Box<dyn std::error::Error>>
     writeln!(stdout, "{port}")?;
     stdout.flush()?;
 
-    let service = ResourceProviderServer::new(Provider::new(engine))
+    let provider = Provider::new(engine);
+    let cancel = provider.cancel_handle();
+    let service = ResourceProviderServer::new(provider)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     tonic::transport::Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown_signal())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown_signal().await;
+            // In-flight builds must stop too, or graceful shutdown would wait for them.
+            cancel.cancel();
+        })
         .await?;
     Ok(())
 }

@@ -62,6 +62,11 @@ impl Provider {
             .clone()
     }
 
+    /// The token Cancel trips; the process also trips it when asked to shut down.
+    pub fn cancel_handle(&self) -> tokio_util::sync::CancellationToken {
+        self.cancel.clone()
+    }
+
     fn call(&self, urn: &str, timeout: f64) -> Call {
         Call {
             urn: urn.to_string(),
@@ -192,6 +197,15 @@ fn status(error: ResourceError, inputs: &PropertyMap) -> Status {
     }
 }
 
+/// Writes how long an RPC took to stderr, which the engine keeps in its debug log
+/// (`pulumi up --logtostderr -v=9`): where the provider's share of a slow `up` goes.
+fn timed(rpc: &str, urn: &str, started: std::time::Instant) {
+    eprintln!(
+        "imagebuild: {rpc} {urn} took {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
 fn created(c: Created) -> (String, Option<prost_types::Struct>) {
     (c.id, Some(to_struct(&c.outputs)))
 }
@@ -275,6 +289,8 @@ impl ResourceProvider for Provider {
 
     async fn check(&self, req: Request<rpc::CheckRequest>) -> Rpc<rpc::CheckResponse> {
         let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
         let news = from_struct(req.news.as_ref());
         let result = match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => container_image::check(&self.services(), &news).await,
@@ -282,11 +298,14 @@ impl ResourceProvider for Provider {
                 fast_container_image::check(&self.services(), &news).await
             }
         };
+        timed("Check", &urn, started);
         Ok(Response::new(check_response(result)))
     }
 
     async fn diff(&self, req: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
         let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
         let olds = from_struct(req.olds.as_ref());
         let old_inputs = from_struct(req.old_inputs.as_ref());
         let news = from_struct(req.news.as_ref());
@@ -299,11 +318,14 @@ impl ResourceProvider for Provider {
                 fast_container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
             }
         };
+        timed("Diff", &urn, started);
         Ok(Response::new(diff_response(result)))
     }
 
     async fn create(&self, req: Request<rpc::CreateRequest>) -> Rpc<rpc::CreateResponse> {
         let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
         let news = from_struct(req.properties.as_ref());
         let call = self.call(&req.urn, req.timeout);
         let result = match resource_type(&req.r#type, &req.urn)? {
@@ -315,11 +337,14 @@ impl ResourceProvider for Provider {
             }
         };
         let (id, properties) = created(result.map_err(|e| status(e, &news))?);
+        timed("Create", &urn, started);
         Ok(Response::new(rpc::CreateResponse { id, properties }))
     }
 
     async fn read(&self, req: Request<rpc::ReadRequest>) -> Rpc<rpc::ReadResponse> {
         let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
         let outputs = from_struct(req.properties.as_ref());
         let inputs = req.inputs.clone();
         let result = match resource_type(&req.r#type, &req.urn)? {
@@ -333,13 +358,17 @@ impl ResourceProvider for Provider {
         match result.map_err(|e| status(e, &PropertyMap::new()))? {
             Some(found) => {
                 let (id, properties) = created(found);
+                timed("Read", &urn, started);
                 Ok(Response::new(rpc::ReadResponse {
                     id,
                     properties,
                     inputs,
                 }))
             }
-            None => Ok(Response::new(rpc::ReadResponse::default())),
+            None => {
+                timed("Read", &urn, started);
+                Ok(Response::new(rpc::ReadResponse::default()))
+            }
         }
     }
 
@@ -349,6 +378,8 @@ impl ResourceProvider for Provider {
 
     async fn update(&self, req: Request<rpc::UpdateRequest>) -> Rpc<rpc::UpdateResponse> {
         let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
         let news = from_struct(req.news.as_ref());
         let call = self.call(&req.urn, req.timeout);
         let result = match resource_type(&req.r#type, &req.urn)? {
@@ -360,11 +391,14 @@ impl ResourceProvider for Provider {
             }
         };
         let (_, properties) = created(result.map_err(|e| status(e, &news))?);
+        timed("Update", &urn, started);
         Ok(Response::new(rpc::UpdateResponse { properties }))
     }
 
     async fn delete(&self, req: Request<rpc::DeleteRequest>) -> Rpc<()> {
         let req = req.into_inner();
+        let started = std::time::Instant::now();
+        let urn = req.urn.clone();
         let outputs = from_struct(req.properties.as_ref());
         let call = self.call(&req.urn, req.timeout);
         match resource_type(&req.r#type, &req.urn)? {
@@ -376,6 +410,7 @@ impl ResourceProvider for Provider {
             }
         }
         .map_err(|e| status(e, &PropertyMap::new()))?;
+        timed("Delete", &urn, started);
         Ok(Response::new(()))
     }
 

@@ -38,26 +38,32 @@ fn fast_wait(seconds: u64) -> WaitOptions {
     }
 }
 
-/// Uploads `dir` and returns a spec pushing to a fresh repository of the local registry.
-async fn prepared(s: &Services, c: &RemoteClients, dir: &std::path::Path) -> RemoteBuildSpec {
-    let hash = stand_in_hash(dir).await;
+/// Snapshots and uploads `dir` and returns a spec pushing to a fresh repository of the local registry.
+async fn prepared(
+    s: &Services,
+    c: &RemoteClients,
+    dir: &std::path::Path,
+    inline_dockerfile: Option<&str>,
+) -> RemoteBuildSpec {
+    let snap = snapshot_of(dir, inline_dockerfile).await;
     let target = UploadTarget {
         bucket: bucket(c).await,
         prefix: "contexts".into(),
-        context_hash: hash.clone(),
+        context_hash: snap.hash.clone(),
     };
-    let up = upload_context(c, &target, UploadOptions::default(), || tar_gz_stream(dir))
+    let (dockerfile, _) = archive(&snap);
+    let up = upload_context(c, &target, UploadOptions::default(), || archive(&snap).1)
         .await
         .expect("upload");
     RemoteBuildSpec {
-        context_hash: hash.clone(),
+        context_hash: snap.hash.clone(),
         context_object: up.object_uri,
         repository: ImageName {
             registry: s.registry.clone(),
             repository: unique("remote/app"),
         },
-        hash_tag: hash,
-        dockerfile: "Dockerfile".into(),
+        hash_tag: snap.hash.clone(),
+        dockerfile,
         project: managed(),
         platform: None,
         target: None,
@@ -129,7 +135,7 @@ async fn build_pushes_keeps_modes_and_symlinks_and_secrets_stay_out_of_plaintext
     ]);
     std::os::unix::fs::symlink("bin/run.sh", dir.path().join("link")).unwrap();
 
-    let mut spec = prepared(&s, &c, dir.path()).await;
+    let mut spec = prepared(&s, &c, dir.path(), None).await;
     spec.build_args
         .insert("GREETING".into(), "hello 'quoted' $HOME".into());
     spec.secrets = vec![
@@ -178,6 +184,24 @@ async fn build_pushes_keeps_modes_and_symlinks_and_secrets_stay_out_of_plaintext
     assert_eq!(registry.as_deref(), Some(finished.digest.as_str()));
     assert_eq!(finished.state, BuildState::Succeeded);
     assert!(finished.build_seconds > 0.0 && finished.queued_seconds >= 0.0);
+    for expected in [
+        "SUBMITTED",
+        "QUEUED",
+        "PROVISIONING",
+        "DOWNLOAD_SOURCE",
+        "INSTALL",
+        "PRE_BUILD",
+        "BUILD",
+        "POST_BUILD",
+        "UPLOAD_ARTIFACTS",
+        "FINALIZING",
+        "COMPLETED",
+    ] {
+        assert!(
+            phases.contains(&expected),
+            "phase {expected} reported: {phases:?}"
+        );
+    }
     assert_eq!(phases.last(), Some(&"COMPLETED"), "{phases:?}");
     assert!(
         logs.iter().any(|l| l.contains("secrets-ok")),
@@ -242,7 +266,7 @@ async fn failure_carries_phase_context_and_last_30_log_lines() {
         "FROM {BASE}\nRUN for i in $(seq 1 60); do echo noise-$i; done; echo boom-marker; exit 3\n"
     );
     let dir = context_dir(&[("Dockerfile", &dockerfile, false)]);
-    let spec = prepared(&s, &c, dir.path()).await;
+    let spec = prepared(&s, &c, dir.path(), None).await;
     let started = start_build(&c, &spec).await.expect("start");
     let (tx, _rx) = mpsc::unbounded_channel();
     let err = wait_build(
@@ -292,7 +316,7 @@ async fn sleeping_build(s: &Services, c: &RemoteClients) -> (RemoteBuildSpec, St
     let marker = unique("sleeping");
     let dockerfile = format!("FROM {BASE}\nRUN echo {marker} && sleep 600\n");
     let dir = context_dir(&[("Dockerfile", &dockerfile, false)]);
-    let spec = prepared(s, c, dir.path()).await;
+    let spec = prepared(s, c, dir.path(), None).await;
     let started = start_build(c, &spec).await.expect("start");
     (spec, started.build_id)
 }
@@ -372,7 +396,7 @@ async fn same_inputs_start_one_build() {
         &format!("FROM {BASE}\nRUN sleep 600\n"),
         false,
     )]);
-    let spec = prepared(&s, &c, dir.path()).await;
+    let spec = prepared(&s, &c, dir.path(), None).await;
     let a = start_build(&c, &spec).await.expect("first start");
     let b = start_build(&c, &spec).await.expect("retried start");
     assert_eq!(
@@ -436,4 +460,137 @@ async fn managed_project_is_created_then_updated() {
             .unwrap(),
         "mine"
     );
+}
+
+#[tokio::test]
+async fn cache_ref_is_read_and_written_and_inline_dockerfile_travels_in_the_archive() {
+    let s = services().await;
+    let c = clients(&s).await;
+    let dir = context_dir(&[("data.txt", "payload\n", false)]);
+    let inline = format!("FROM {BASE}\nCOPY data.txt /data.txt\nRUN grep -q payload /data.txt\n");
+    let mut spec = prepared(&s, &c, dir.path(), Some(&inline)).await;
+    assert_ne!(
+        spec.dockerfile, "Dockerfile",
+        "inline Dockerfile injected under its own name"
+    );
+    let cache = ImageName {
+        repository: format!("{}-cache", spec.repository.repository),
+        ..spec.repository.clone()
+    };
+    spec.cache_ref = Some(format!(
+        "{}/{}:buildcache",
+        cache.registry, cache.repository
+    ));
+    let started = start_build(&c, &spec).await.expect("start");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let done = wait_build(
+        &c,
+        &started.build_id,
+        tx,
+        CancellationToken::new(),
+        fast_wait(300),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("build with a missing cache image must still succeed: {e}"));
+    assert!(
+        registry_digest(&s, &cache, "buildcache").await.is_some(),
+        "cache image pushed"
+    );
+    assert_eq!(
+        registry_digest(&s, &spec.repository, &spec.hash_tag).await,
+        Some(done.digest)
+    );
+}
+
+fn spec_on(s: &Services, project: &str) -> RemoteBuildSpec {
+    RemoteBuildSpec {
+        context_hash: "d".repeat(64),
+        context_object: format!("s3://{}/missing.tar.gz", unique("nowhere")),
+        repository: ImageName {
+            registry: s.registry.clone(),
+            repository: unique("remote/errors"),
+        },
+        hash_tag: "d".repeat(64),
+        dockerfile: "Dockerfile".into(),
+        project: ProjectChoice::Existing(project.to_string()),
+        platform: None,
+        target: None,
+        build_args: BTreeMap::new(),
+        timeout_minutes: 5,
+        cache_ref: None,
+        secrets: Vec::new(),
+    }
+}
+
+async fn create_plain_project(c: &RemoteClients, name: &str) {
+    use aws_sdk_codebuild::types::*;
+    c.codebuild
+        .create_project()
+        .name(name)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::NoSource)
+                .buildspec("version: 0.2")
+                .build()
+                .unwrap(),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .unwrap(),
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::LinuxContainer)
+                .image("aws/codebuild/standard:7.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()
+                .unwrap(),
+        )
+        .service_role("arn:aws:iam::123456789012:role/x")
+        .send()
+        .await
+        .expect("create project");
+}
+
+#[tokio::test]
+async fn access_denied_names_action_and_resource() {
+    let s = services().await;
+    let c = clients(&s).await;
+    let err = start_build(&c, &spec_on(&s, "denied-project"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemoteError::AccessDenied { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("codebuild:StartBuild") && text.contains("denied-project"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_are_retried() {
+    let s = services().await;
+    let patient = imagebuild::remote::RemoteClients::new(&imagebuild::remote::AwsEndpoints {
+        max_attempts: Some(4),
+        ..endpoints(&s)
+    })
+    .await
+    .unwrap();
+    for prefix in ["throttled", "flaky"] {
+        let name = unique(prefix);
+        create_plain_project(&patient, &name).await;
+        let started = start_build(&patient, &spec_on(&s, &name))
+            .await
+            .unwrap_or_else(|e| panic!("{prefix}: two injected failures then success: {e}"));
+        assert!(started.build_id.starts_with(&name));
+    }
+    // With too few attempts the last error surfaces, naming the action.
+    let c = clients(&s).await;
+    let name = unique("throttled");
+    create_plain_project(&c, &name).await;
+    let err = start_build(&c, &spec_on(&s, &name)).await.unwrap_err();
+    assert_eq!(err.aws_code(), Some("ThrottlingException"), "{err}");
+    assert!(err.to_string().contains("codebuild:StartBuild"), "{err}");
 }

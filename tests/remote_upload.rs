@@ -20,17 +20,16 @@ async fn second_upload_is_skipped_and_never_produces_the_archive() {
         ("Dockerfile", "FROM scratch\n", false),
         ("run.sh", "#!/bin/sh\n", true),
     ]);
+    let snap = snapshot_of(dir.path(), None).await;
     let target = UploadTarget {
         bucket: bucket.clone(),
         prefix: "contexts/".into(),
-        context_hash: stand_in_hash(dir.path()).await,
+        context_hash: snap.hash.clone(),
     };
 
-    let first = upload_context(&c, &target, UploadOptions::default(), || {
-        tar_gz_stream(dir.path())
-    })
-    .await
-    .expect("first upload");
+    let first = upload_context(&c, &target, UploadOptions::default(), || archive(&snap).1)
+        .await
+        .expect("first upload");
     assert!(!first.skipped);
     assert!(first.bytes > 0);
     assert_eq!(first.parts, 0, "a small archive goes in one PutObject");
@@ -43,7 +42,7 @@ async fn second_upload_is_skipped_and_never_produces_the_archive() {
     let flag = produced.clone();
     let second = upload_context(&c, &target, UploadOptions::default(), move || {
         flag.store(true, Ordering::SeqCst);
-        tar_gz_stream(dir.path())
+        archive(&snap).1
     })
     .await
     .expect("second upload");

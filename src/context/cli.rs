@@ -3,10 +3,14 @@
 
 use std::path::PathBuf;
 
-use super::{explain, snapshot, ContextRequest, DockerfileSource, EntryKind, Explanation};
+use super::{
+    explain, snapshot_with, ContextRequest, Dialect, DockerfileSource, EntryKind, Explanation,
+    SnapshotOptions,
+};
 
-const USAGE: &str = "usage: pulumi-resource-imagebuild context DIR [--dockerfile FILE] [--list] [--explain OLD_HASH]
+const USAGE: &str = "usage: pulumi-resource-imagebuild context DIR [--dockerfile FILE] [--list] [--explain OLD_HASH] [--dialect buildkit|docker20]
   DIR                 build context directory
+  --dialect NAME      .dockerignore rules: buildkit (default, Docker 23+) or docker20 (Docker 20.10)
   --dockerfile FILE   Dockerfile (default: DIR/Dockerfile); its content enters the hash
   --list              print the included paths, one per line, sorted (directories end in /)
   --explain OLD_HASH  list files added (+), removed (-) and changed (~) since OLD_HASH";
@@ -16,6 +20,7 @@ struct Args {
     dockerfile: Option<PathBuf>,
     list: bool,
     explain: Option<String>,
+    dialect: Dialect,
 }
 
 fn parse(args: &[String]) -> Result<Option<Args>, String> {
@@ -25,6 +30,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         _ => args,
     };
     let (mut dir, mut dockerfile, mut list, mut explain) = (None, None, false, None);
+    let mut dialect = Dialect::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -35,6 +41,13 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
                 dockerfile = Some(PathBuf::from(v));
             }
             "--explain" => explain = Some(it.next().ok_or("--explain needs a hash")?.clone()),
+            "--dialect" => {
+                dialect = match it.next().map(String::as_str) {
+                    Some("buildkit") => Dialect::BuildKit,
+                    Some("docker20") => Dialect::Docker20,
+                    _ => return Err("--dialect needs buildkit or docker20".into()),
+                }
+            }
             s if s.starts_with("--dockerfile=") => {
                 dockerfile = Some(PathBuf::from(&s["--dockerfile=".len()..]))
             }
@@ -50,6 +63,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         dockerfile,
         list,
         explain,
+        dialect,
     }))
 }
 
@@ -77,7 +91,12 @@ pub fn run_cli(args: &[String]) -> i32 {
         extra_inputs: Vec::new(),
         cache_dir: None,
     };
-    let snap = match snapshot(&req) {
+    let snap = match snapshot_with(
+        &req,
+        &SnapshotOptions {
+            dialect: args.dialect,
+        },
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -21,6 +21,8 @@ pub(crate) struct Matcher {
     /// BuildKit prunes excluded directories only when every exception is a
     /// plain path (no glob characters once a trailing `/**` or `/*` is removed).
     only_prefix_exceptions: bool,
+    /// First pattern whose translated regex does not compile.
+    broken: Option<PatternError>,
     dialect: Dialect,
 }
 
@@ -43,10 +45,12 @@ impl Matcher {
             .iter()
             .filter(|p| p.exclusion)
             .all(|p| !without_trailing_glob(&p.text).contains(['*', '[', ']', '?', '^', '\\']));
+        let broken = patterns.iter().find_map(Pattern::broken);
         Ok(Matcher {
             patterns,
             has_exceptions,
             only_prefix_exceptions,
+            broken,
             dialect,
         })
     }
@@ -74,11 +78,17 @@ impl Matcher {
     /// components that does not match the path itself is tried against the
     /// path's first N components only, when the parent has at least N.
     fn excluded_docker20(&self, path: &str) -> Result<bool, PatternError> {
+        // Docker 20.10 evaluates every pattern for every path, so a pattern
+        // whose regex does not compile fails the build at the first path;
+        // skipping patterns that cannot change the result is otherwise equivalent.
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
         let parent = super::goclean::dir(path);
-        let parent_parts: Vec<&str> = if parent == "." {
-            Vec::new()
+        let parent_depth = if parent == "." {
+            0
         } else {
-            parent.split('/').collect()
+            parent.split('/').count()
         };
         let mut matched = false;
         for p in &self.patterns {
@@ -86,8 +96,8 @@ impl Matcher {
                 continue;
             }
             let mut hit = p.matches(path)?;
-            if !hit && !parent_parts.is_empty() && p.depth <= parent_parts.len() {
-                hit = p.matches(&parent_parts[..p.depth].join("/"))?;
+            if !hit && parent_depth > 0 && p.depth <= parent_depth {
+                hit = p.matches(leading_components(parent, p.depth))?;
             }
             if hit {
                 matched = !p.exclusion;
@@ -119,9 +129,9 @@ impl Matcher {
                 if !hit && parent.is_none() {
                     let dir = super::goclean::dir(path);
                     if dir != "." {
-                        let parts: Vec<&str> = dir.split('/').collect();
-                        for n in 1..=parts.len() {
-                            if p.matches(&parts[..n].join("/"))? {
+                        let depth = dir.split('/').count();
+                        for n in 1..=depth {
+                            if p.matches(leading_components(dir, n))? {
                                 hit = true;
                                 break;
                             }
@@ -161,6 +171,14 @@ impl Matcher {
     /// empty directory); BuildKit only sends it as a parent of included paths.
     pub(crate) fn keeps_walked_excluded_dir(&self) -> bool {
         self.dialect == Dialect::Docker20
+    }
+}
+
+/// The first `n` `/`-separated components of `path` (all of it if it has fewer).
+fn leading_components(path: &str, n: usize) -> &str {
+    match path.match_indices('/').nth(n.saturating_sub(1)) {
+        Some((i, _)) if n > 0 => &path[..i],
+        _ => path,
     }
 }
 
@@ -299,6 +317,23 @@ mod tests {
             assert!(excluded(&m, "a"));
             assert!(!excluded(&m, "x/a"));
         }
+    }
+
+    #[test]
+    fn broken_regex_fails_even_when_never_consulted_in_docker20() {
+        let m = matcher(&["!a/p?1)/x"], Dialect::Docker20);
+        assert!(m.excluded("b", None).is_err());
+        // BuildKit only evaluates an exception once something is excluded.
+        let m = matcher(&["!a/p?1)/x"], Dialect::BuildKit);
+        assert!(m.excluded("b", None).is_ok());
+    }
+
+    #[test]
+    fn leading_components_of_paths() {
+        assert_eq!(leading_components("a/b/c", 1), "a");
+        assert_eq!(leading_components("a/b/c", 2), "a/b");
+        assert_eq!(leading_components("a/b/c", 3), "a/b/c");
+        assert_eq!(leading_components("a", 1), "a");
     }
 
     #[test]

@@ -133,9 +133,10 @@ pub struct ExtraFile {
 pub enum Dialect {
     /// Docker Engine/CLI 20.10 with BuildKit, checked file by file against the
     /// real engine by `tests/context_oracle.rs`.
-    #[default]
     Docker20,
-    /// Current BuildKit (moby/patternmatcher, fsutil), i.e. Docker 23 and later.
+    /// Current BuildKit (moby/patternmatcher, fsutil), i.e. Docker 23 and later: the default,
+    /// because it is what users' Docker does today (and it honours `<Dockerfile>.dockerignore`).
+    #[default]
     BuildKit,
 }
 

@@ -83,6 +83,14 @@ impl Pattern {
         }))
     }
 
+    /// The error matching would report, if the translated regex does not compile.
+    pub(crate) fn broken(&self) -> Option<PatternError> {
+        match &self.test {
+            Test::Broken(_) => self.matches("").err(),
+            _ => None,
+        }
+    }
+
     /// Tests the whole of `path` (a cleaned, `/`-separated relative path).
     pub(crate) fn matches(&self, path: &str) -> Result<bool, PatternError> {
         Ok(match &self.test {

@@ -38,6 +38,18 @@ pub fn snapshot_with(
     opts: &SnapshotOptions,
 ) -> Result<ContextSnapshot, ContextError> {
     let scan_start = now_ns();
+    // IMAGEBUILD_CONTEXT_TIMING=1 prints phase timings to stderr (Pulumi's
+    // debug log), to see where a slow `preview` spends its time.
+    let timing = std::env::var_os("IMAGEBUILD_CONTEXT_TIMING").is_some();
+    let t0 = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timing {
+            eprintln!(
+                "context timing: {what} at {:.1} ms",
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    };
     let root = canonical_root(&req.dir)?;
     let (dockerfile_contents, dockerfile_path) = read_dockerfile(&req.dockerfile)?;
     let (ignore_path, lines) = read_ignore_rules(&root, dockerfile_path.as_deref())?;
@@ -48,13 +60,18 @@ pub fn snapshot_with(
     })?;
 
     let mut items = walk(&root, &matcher, &ignore_path)?;
+    lap("walk");
     items.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    lap("sort");
 
     let cache_dir = cache_dir_of(req.cache_dir.as_deref());
     let mut cache = StatCache::load(&cache_dir, &root);
+    lap("cache load");
     let entries = digest_items(&root, items, &mut cache, scan_start)?;
+    lap("digests");
     // The cache and manifest only make later runs faster or explainable.
     let _ = cache.save();
+    lap("cache save");
 
     let mut inputs = req.extra_inputs.clone();
     inputs.sort();
@@ -64,7 +81,9 @@ pub fn snapshot_with(
         inputs,
         entries,
     };
+    lap("hash");
     let _ = manifest::store(&cache_dir, &hash, &manifest);
+    lap("manifest");
     let entries = manifest.entries;
 
     let (mut files, mut bytes) = (0u64, 0u64);
@@ -189,7 +208,7 @@ fn digest_items(
         });
     }
     // Largest first so that the last busy core is not stuck with a big file.
-    pending.sort_unstable_by(|a, b| b.1.size.cmp(&a.1.size));
+    pending.sort_unstable_by_key(|p| std::cmp::Reverse(p.1.size));
     let results: Vec<_> = pending
         .par_iter()
         .with_max_len(1)

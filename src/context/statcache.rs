@@ -27,6 +27,29 @@ pub(crate) const RACY_MARGIN_NS: i64 = 2_000_000_000;
 /// Entries unseen this long are dropped (other Dockerfiles may share a root).
 const EXPIRE_DAYS: u32 = 14;
 
+/// Multiply-rotate hasher (FxHash's scheme): the keys are our own paths, not
+/// attacker-chosen, and SipHash showed up in warm re-hash profiles.
+#[derive(Default, Clone, Copy)]
+struct PathHasher(u64);
+
+impl std::hash::Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type PathMap = HashMap<String, Rec, std::hash::BuildHasherDefault<PathHasher>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rec {
     size: u64,
@@ -53,7 +76,7 @@ impl Rec {
 pub(crate) struct StatCache {
     file: PathBuf,
     root: String,
-    map: HashMap<String, Rec>,
+    map: PathMap,
     dirty: bool,
     today: u32,
 }
@@ -173,7 +196,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-fn encode(root: &str, map: &HashMap<String, Rec>) -> Vec<u8> {
+fn encode(root: &str, map: &PathMap) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + map.len() * 110);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -235,13 +258,13 @@ pub(crate) fn verified_body(bytes: &[u8]) -> Option<&[u8]> {
     (sha256(body) == sum).then_some(body)
 }
 
-fn decode(bytes: &[u8], root: &str) -> Option<HashMap<String, Rec>> {
+fn decode(bytes: &[u8], root: &str) -> Option<PathMap> {
     let mut r = Reader(verified_body(bytes)?);
     if r.take(8)? != MAGIC || r.u32()? != VERSION || r.string()? != root {
         return None;
     }
     let count = r.u64()? as usize;
-    let mut map = HashMap::with_capacity(count.min(1 << 24));
+    let mut map = PathMap::with_capacity_and_hasher(count.min(1 << 24), Default::default());
     for _ in 0..count {
         let path = r.string()?;
         let rec = Rec {
@@ -317,7 +340,7 @@ mod tests {
         fs::write(&file, b"garbage").unwrap();
         assert_eq!(StatCache::load(dir.path(), Path::new("/ctx")).len(), 0);
         // A valid file of another version is ignored too.
-        let mut map = HashMap::new();
+        let mut map = PathMap::default();
         map.insert("a".to_string(), c.map["a"]);
         let mut other = encode("/ctx", &map);
         other[8] = 99;

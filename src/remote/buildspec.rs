@@ -77,7 +77,7 @@ pub fn render(spec: &RemoteBuildSpec) -> String {
         // tar (not a ZIP source) keeps executable bits and symlinks exactly as hashed.
         r#"tar -xzf "$IB_WORK/context.tar.gz" -C "$IB_WORK/context" && rm -f "$IB_WORK/context.tar.gz""#.to_string(),
         format!(r#"aws ecr get-login-password --region "{login_region}" | docker login --username AWS --password-stdin "$IB_REGISTRY""#),
-        r#"if docker buildx version >/dev/null 2>&1; then IB_BUILDX=1; else IB_BUILDX=0; fi; echo "imagebuild: buildx available: $IB_BUILDX""#.to_string(),
+        buildx_probe(cached),
     ];
 
     let mut build = Vec::new();
@@ -130,6 +130,16 @@ pub fn render(spec: &RemoteBuildSpec) -> String {
         },
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// Sets IB_BUILDX=1 when the registry cache can be exported: buildx present and a
+/// docker-container builder created (buildx's default docker driver cannot export a
+/// registry cache). Without a cache ref the plain BuildKit path is used: it needs nothing extra.
+fn buildx_probe(cached: bool) -> String {
+    if !cached {
+        return r#"IB_BUILDX=0; echo "imagebuild: no cache ref, plain BuildKit build with inline cache""#.to_string();
+    }
+    r#"if docker buildx version >/dev/null 2>&1 && docker buildx create --use --name imagebuild --driver docker-container >/dev/null 2>&1; then IB_BUILDX=1; else IB_BUILDX=0; fi; echo "imagebuild: buildx registry cache: $IB_BUILDX""#.to_string()
 }
 
 /// The region of an ECR registry host (`<account>.dkr.ecr.<region>.amazonaws.com[.cn]`).
@@ -207,6 +217,19 @@ mod tests {
             "secret references travel as typed variables, not in the buildspec"
         );
         assert!(!build.contains("--target"));
+    }
+
+    #[test]
+    fn registry_cache_needs_a_docker_container_builder() {
+        let with = render(&spec());
+        assert!(with.contains("--driver docker-container"));
+        let without = render(&RemoteBuildSpec {
+            cache_ref: None,
+            ..spec()
+        });
+        assert!(!without.contains("buildx create"));
+        assert!(!without.contains("--cache-from"));
+        assert!(without.contains("BUILDKIT_INLINE_CACHE=1"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub(crate) struct LogFollower {
     token: Option<String>,
     tail: VecDeque<String>,
     tail_len: usize,
-    /// Every line seen so far was printed by the build; used to find the digest marker.
+    /// The last digest marker line seen (`IMAGEBUILD_DIGEST=...`), the fallback when exports are missing.
     pub(crate) marker: Option<String>,
 }
 

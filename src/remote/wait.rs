@@ -77,20 +77,21 @@ pub async fn wait_build(
 ) -> Result<FinishedBuild, RemoteError> {
     let started = Instant::now();
     let mut follower = LogFollower::new(options.tail_lines);
-    let mut phase: Option<String> = None;
+    let mut phases_seen = 0usize;
     let mut delay = options.poll_initial;
     loop {
         let build = fetch_build(clients, build_id)
             .await?
             .ok_or_else(|| RemoteError::BuildNotFound(build_id.to_string()))?;
-        let mut news = false;
-        if let Some(current) = build.current_phase() {
-            if phase.as_deref() != Some(current) {
-                phase = Some(current.to_string());
-                let _ = progress.send(RemoteProgress::Phase(current.to_string()));
-                news = true;
+        // Every phase entered since the last poll, in order, even ones that came and went between polls.
+        let phases = build.phases();
+        let mut news = phases.len() > phases_seen;
+        for p in phases.iter().skip(phases_seen) {
+            if let Some(t) = p.phase_type() {
+                let _ = progress.send(RemoteProgress::Phase(t.as_str().to_string()));
             }
         }
+        phases_seen = phases_seen.max(phases.len());
         // A log outage must not fail a build that is fine; the next poll tries again.
         if let Ok(lines) = follower.poll(clients, &build, DIGEST_MARKER).await {
             news |= !lines.is_empty();
@@ -182,6 +183,15 @@ pub async fn stop(
 ) -> Option<String> {
     let _ = progress.send(RemoteProgress::Stopping);
     if let Err(e) = clients.codebuild.stop_build().id(build_id).send().await {
+        // Finishing on its own between our last poll and StopBuild is not a failure to stop.
+        if let Ok(Some(b)) = fetch_build(clients, build_id).await {
+            if BuildStatus::from_build(&b, clients.region())
+                .state
+                .is_final()
+            {
+                return None;
+            }
+        }
         let err = RemoteError::from_sdk("codebuild:StopBuild", build_id, e);
         return Some(err.to_string());
     }

@@ -1,15 +1,17 @@
 //! `imagebuild:index:ContainerImage`: built on this machine through Docker (BuildKit), pushed,
 //! and skipped entirely when the context hash is unchanged or already in the registry.
 
-use super::diff::{diff_properties, DiffKind, DiffResult};
+use super::diff::DiffResult;
 use super::image_args::{
-    read_build_inputs, validate_repository, validate_tag, BuildInputs, BUILD_INPUT_NAMES,
+    finish_check, read_build_inputs, validate_repository, validate_tag, BuildInputs,
+    BUILD_INPUT_NAMES,
 };
+use super::image_diff;
 use super::inputs::{Field, InputReader};
 use super::redact::Redactor;
 use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
-use crate::context::{explain, ContextSnapshot, Explanation};
+use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
 use crate::registry::{BasicCredentials, ImageName};
 use crate::values::{PropertyMap, Value};
@@ -50,12 +52,6 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 10] = [
     "contextFiles",
     "adopted",
 ];
-
-/// Inputs whose change replaces the image (a new repository or platform is a new artifact).
-const REPLACE_ON: [&str; 2] = ["repository", "platform"];
-
-/// Inputs that never cause a diff: short-lived credentials.
-const NEVER_DIFF: [&str; 1] = ["registryAuth"];
 
 /// The validated inputs of one ContainerImage.
 #[derive(Clone, Debug)]
@@ -151,41 +147,21 @@ pub(super) fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCred
 
 /// Check: validates, fills defaults, and hashes the context so preview knows without building.
 pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
-    let mut inputs = news.clone();
     let mut r = InputReader::new(news);
     r.reject_unknown_names(&INPUT_NAMES);
     let image = read_inputs(&mut r);
-    let mut failures = r.into_failures();
-    fill_defaults(&mut inputs);
-    mark_secret_inputs(&mut inputs);
-    if let (Some(image), true) = (&image, failures.is_empty()) {
-        match services.snapshots.get(&image.build.context_request()).await {
-            Ok(snap) => {
-                inputs.insert("contextHash".into(), snap.hash.clone().into());
-            }
-            Err(reason) => failures.push(super::inputs::Failure {
-                property: "context".into(),
-                reason,
-            }),
-        }
-    }
-    CheckResult { inputs, failures }
-}
-
-fn fill_defaults(inputs: &mut PropertyMap) {
     let defaults = [
         ("push", Value::Bool(true)),
         ("deleteOnDestroy", Value::Bool(false)),
-        (
-            "platform",
-            Value::String(super::image_args::default_platform()),
-        ),
     ];
-    for (name, value) in defaults {
-        if matches!(inputs.get(name), None | Some(Value::Null)) {
-            inputs.insert(name.into(), value);
-        }
-    }
+    finish_check(
+        services,
+        news,
+        r.into_failures(),
+        image.map(|i| i.build),
+        &defaults,
+    )
+    .await
 }
 
 /// Build secrets and registry passwords are stored as secrets even if the program passed plain text.
@@ -209,93 +185,7 @@ pub async fn diff(
     old_inputs: &PropertyMap,
     news: &PropertyMap,
 ) -> DiffResult {
-    let before = if old_inputs.is_empty() {
-        olds
-    } else {
-        old_inputs
-    };
-    let compared: Vec<&str> = INPUT_NAMES
-        .iter()
-        .copied()
-        .filter(|n| !NEVER_DIFF.contains(n))
-        .collect();
-    let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
-    diff_context_hash(services, call, olds, news, &mut result).await;
-    result
-}
-
-/// Records a changed (or not yet known) context hash, and tells the user which files changed.
-pub(super) async fn diff_context_hash(
-    services: &Services,
-    call: &Call,
-    olds: &PropertyMap,
-    news: &PropertyMap,
-    result: &mut DiffResult,
-) {
-    let old_hash = pushed_image::text(olds, "contextHash");
-    match news.get("contextHash").map(Value::reveal) {
-        Some(Value::String(new_hash)) if Some(new_hash.as_str()) != old_hash.as_deref() => {
-            result.record("contextHash", DiffKind::Update, false);
-            if let Some(old_hash) = &old_hash {
-                report_changed_files(services, call, news, old_hash).await;
-            }
-        }
-        Some(Value::String(_)) => {}
-        _ => result.record("contextHash", DiffKind::Update, false),
-    }
-}
-
-async fn report_changed_files(
-    services: &Services,
-    call: &Call,
-    news: &PropertyMap,
-    old_hash: &str,
-) {
-    let mut r = InputReader::new(news);
-    let Some(build) = read_build_inputs(&mut r) else {
-        return;
-    };
-    let Ok(snap) = services.snapshots.get(&build.context_request()).await else {
-        return;
-    };
-    let text = match explain(old_hash, &snap, None) {
-        Explanation::Changes {
-            added,
-            removed,
-            changed,
-        } => describe_changes(&added, &removed, &changed),
-        Explanation::OldManifestMissing => {
-            "context changed (the previous file list is not in this machine's cache, so the \
-             changed files cannot be named)"
-                .to_string()
-        }
-    };
-    call.reporter.info(&text);
-}
-
-fn describe_changes(added: &[String], removed: &[String], changed: &[String]) -> String {
-    const SHOWN: usize = 10;
-    let mut parts = Vec::new();
-    for (label, files) in [("changed", changed), ("added", added), ("removed", removed)] {
-        if files.is_empty() {
-            continue;
-        }
-        let mut list = files
-            .iter()
-            .take(SHOWN)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if files.len() > SHOWN {
-            list.push_str(&format!(" and {} more", files.len() - SHOWN));
-        }
-        parts.push(format!("{label}: {list}"));
-    }
-    if parts.is_empty() {
-        "context hash changed (Dockerfile or build inputs)".to_string()
-    } else {
-        format!("context changed; {}", parts.join("; "))
-    }
+    image_diff::diff_image(services, call, olds, old_inputs, news, &INPUT_NAMES).await
 }
 
 /// Create (and Update): builds and pushes, or adopts; in preview only hashes.
@@ -536,18 +426,6 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn change_description_lists_files_and_counts_the_rest() {
-        let changed: Vec<String> = (0..12).map(|i| format!("f{i}.py")).collect();
-        let text = describe_changes(&["new.txt".into()], &[], &changed);
-        assert!(
-            text.starts_with("context changed; changed: f0.py, f1.py"),
-            "{text}"
-        );
-        assert!(text.contains("and 2 more"), "{text}");
-        assert!(text.contains("added: new.txt"), "{text}");
-    }
 
     #[test]
     fn secret_inputs_are_wrapped_in_checked_inputs() {

@@ -1,8 +1,9 @@
 //! `imagebuild:index:FastContainerImage`: the context goes to S3 (content-addressed) and the image
 //! is built on AWS CodeBuild and pushed to ECR; `pulumi up` may return before the build ends.
 
-use super::diff::{diff_properties, DiffKind, DiffResult};
-use super::image_args::{read_build_inputs, validate_repository, BuildInputs};
+use super::diff::{DiffKind, DiffResult};
+use super::image_args::{finish_check, read_build_inputs, validate_repository, BuildInputs};
+use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
 use super::progress::human_bytes;
 use super::pushed_image::{self, text};
@@ -63,8 +64,6 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 13] = [
     "platform",
 ];
 
-const REPLACE_ON: [&str; 2] = ["repository", "platform"];
-const NEVER_DIFF: [&str; 1] = ["registryAuth"];
 const DEFAULT_PREFIX: &str = "imagebuild/contexts";
 const DEFAULT_COMPUTE: &str = "BUILD_GENERAL1_SMALL";
 const DEFAULT_TIMEOUT_MINUTES: u64 = 60;
@@ -227,44 +226,22 @@ fn failures_of(news: &PropertyMap) -> (Option<FastInputs>, Vec<Failure>) {
 
 /// Check: validates, fills defaults and hashes the context (no upload in preview).
 pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
-    let mut checked = news.clone();
     let mut r = InputReader::new(news);
     r.reject_unknown_names(&INPUT_NAMES);
     let inputs = read_inputs(&mut r);
-    let mut failures = r.into_failures();
-    for (name, value) in [
+    let defaults = [
         ("wait", Value::Bool(true)),
         ("deleteOnDestroy", Value::Bool(false)),
         ("contextPrefix", Value::from(DEFAULT_PREFIX)),
-        (
-            "platform",
-            Value::String(super::image_args::default_platform()),
-        ),
-    ] {
-        if matches!(checked.get(name), None | Some(Value::Null)) {
-            checked.insert(name.into(), value);
-        }
-    }
-    super::container_image::mark_secret_inputs(&mut checked);
-    if let (Some(inputs), true) = (&inputs, failures.is_empty()) {
-        match services
-            .snapshots
-            .get(&inputs.build.context_request())
-            .await
-        {
-            Ok(snap) => {
-                checked.insert("contextHash".into(), snap.hash.clone().into());
-            }
-            Err(reason) => failures.push(Failure {
-                property: "context".into(),
-                reason,
-            }),
-        }
-    }
-    CheckResult {
-        inputs: checked,
-        failures,
-    }
+    ];
+    finish_check(
+        services,
+        news,
+        r.into_failures(),
+        inputs.map(|i| i.build),
+        &defaults,
+    )
+    .await
 }
 
 /// Diff: like ContainerImage; a remote build that ended badly also needs another run.
@@ -275,18 +252,8 @@ pub async fn diff(
     old_inputs: &PropertyMap,
     news: &PropertyMap,
 ) -> DiffResult {
-    let before = if old_inputs.is_empty() {
-        olds
-    } else {
-        old_inputs
-    };
-    let compared: Vec<&str> = INPUT_NAMES
-        .iter()
-        .copied()
-        .filter(|n| !NEVER_DIFF.contains(n))
-        .collect();
-    let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
-    super::container_image::diff_context_hash(services, call, olds, news, &mut result).await;
+    let mut result =
+        image_diff::diff_image(services, call, olds, old_inputs, news, &INPUT_NAMES).await;
     let failed = text(olds, "buildStatus").is_some_and(|s| {
         let state = BuildState::from_name(&s);
         state.is_final() && state != BuildState::Succeeded

@@ -1,7 +1,9 @@
 //! Build inputs shared by both image resources: context, Dockerfile, args, target, platform, labels.
 
-use super::inputs::{Field, InputReader};
+use super::inputs::{Failure, Field, InputReader};
+use super::{CheckResult, Services};
 use crate::context::{ContextRequest, DockerfileSource};
+use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -136,6 +138,40 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
         platform: platform.or_default_known(default_platform())?,
         labels: labels.or_default_known(BTreeMap::new())?,
     })
+}
+
+/// Completes Check for an image resource: fills `defaults` (and the platform), stores secrets
+/// as secrets, and adds the context hash when the inputs are valid and known.
+pub async fn finish_check(
+    services: &Services,
+    news: &PropertyMap,
+    mut failures: Vec<Failure>,
+    build: Option<BuildInputs>,
+    defaults: &[(&str, Value)],
+) -> CheckResult {
+    let mut checked = news.clone();
+    let platform = ("platform", Value::String(default_platform()));
+    for (name, value) in defaults.iter().chain(std::iter::once(&platform)) {
+        if matches!(checked.get(*name), None | Some(Value::Null)) {
+            checked.insert(name.to_string(), value.clone());
+        }
+    }
+    super::container_image::mark_secret_inputs(&mut checked);
+    if let (Some(build), true) = (build, failures.is_empty()) {
+        match services.snapshots.get(&build.context_request()).await {
+            Ok(snap) => {
+                checked.insert("contextHash".into(), snap.hash.clone().into());
+            }
+            Err(reason) => failures.push(Failure {
+                property: "context".into(),
+                reason,
+            }),
+        }
+    }
+    CheckResult {
+        inputs: checked,
+        failures,
+    }
 }
 
 fn check_context_dir(r: &mut InputReader, dir: &str) -> Option<PathBuf> {

@@ -6,6 +6,7 @@ pub mod container_image;
 pub mod diff;
 pub mod fast_container_image;
 pub mod image_args;
+pub mod image_diff;
 pub mod inputs;
 pub mod progress;
 pub mod pushed_image;

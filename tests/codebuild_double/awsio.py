@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import threading
 import time
 
@@ -75,7 +76,8 @@ class LogWriter:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text + "\n")
         with self.cond:
-            self.pending.append({"timestamp": int(time.time() * 1000), "message": text})
+            # CodeBuild's events end with a newline (CloudWatch refuses empty messages).
+            self.pending.append({"timestamp": int(time.time() * 1000), "message": text + "\n"})
             self.cond.notify()
 
     def _pump(self):
@@ -90,6 +92,8 @@ class LogWriter:
                                              logEvents=batch[i:i + 500])
                 except Exception as e:  # keep building; the local file still has the line
                     self.error = e
+                    print(f"codebuild double: PutLogEvents to {self.group}/{self.stream} failed: {e!r}",
+                          file=sys.stderr, flush=True)
             if closed and not batch:
                 return
             time.sleep(0.1)

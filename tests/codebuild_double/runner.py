@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -236,6 +237,8 @@ class Build:
             timer.cancel()
             # Logs are complete before the build reads as finished, so a last fetch sees them all.
             self.log.close()
+            # The unpacked context can be large; build.log and the phase scripts stay for debugging.
+            shutil.rmtree(self.src_dir, ignore_errors=True)
             with self.lock:
                 self.status = outcome.status if outcome else "SUCCEEDED"
                 self.end_time = time.time()

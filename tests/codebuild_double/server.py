@@ -46,6 +46,7 @@ class State:
         self.builds = {}
         self.tokens = {}
         self.build_numbers = {}
+        self.faults = {}
 
     def reset(self):
         with self.lock:
@@ -55,6 +56,7 @@ class State:
             self.builds.clear()
             self.tokens.clear()
             self.build_numbers.clear()
+            self.faults.clear()
 
 
 def project_arn(config, name):
@@ -122,9 +124,28 @@ def record_start_build(state, body):
             f.write(line + "\n")
 
 
+def injected_fault(state, name):
+    """Test hooks by project name: `denied-*` is always AccessDenied; `throttled-*` and `flaky-*`
+    answer their first two StartBuild calls with ThrottlingException or HTTP 500."""
+    if name.startswith("denied-"):
+        raise ApiError(
+            "AccessDeniedException",
+            f"User: arn:aws:sts::{ACCOUNT}:assumed-role/test/session is not authorized to perform: "
+            f"codebuild:StartBuild on resource: {project_arn(state.config, name)}",
+        )
+    for prefix, code, status in (("throttled-", "ThrottlingException", 400), ("flaky-", "InternalFailure", 500)):
+        if name.startswith(prefix):
+            with state.lock:
+                seen = state.faults.get(name, 0)
+                state.faults[name] = seen + 1
+            if seen < 2:
+                raise ApiError(code, f"injected {code} #{seen + 1}", status)
+
+
 def op_start_build(state, body):
     record_start_build(state, body)
     name = require(body, "projectName")
+    injected_fault(state, name)
     token = body.get("idempotencyToken")
     fingerprint = hashlib.sha256(
         json.dumps({k: v for k, v in body.items() if k != "idempotencyToken"}, sort_keys=True).encode()

@@ -38,6 +38,7 @@ def split_s3(uri):
 def main():
     args, region, i = [], os.environ.get("AWS_REGION", "us-east-1"), 1
     argv = sys.argv
+    quiet = "--quiet" in argv or "--only-show-errors" in argv
     while i < len(argv):
         a = argv[i]
         if a in VALUED and i + 1 < len(argv):
@@ -70,12 +71,14 @@ def main():
             out.flush()
             if dst != "-":
                 out.close()
-                print(f"download: {{src}} to {{dst}}")
+                if not quiet:
+                    print(f"download: {{src}} to {{dst}}")
             return
         if dst.startswith("s3://") and not src.startswith("s3://"):
             bucket, key = split_s3(dst)
             s3.upload_file(src, bucket, key)
-            print(f"upload: {{src}} to {{dst}}")
+            if not quiet:
+                print(f"upload: {{src}} to {{dst}}")
             return
     fail("unsupported command: aws " + " ".join(args))
 

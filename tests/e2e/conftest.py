@@ -183,9 +183,9 @@ class Project:
         return [r for r in deployment.get("resources", []) if r["type"] == type_token]
 
 
-def read_events(path: Path) -> list[dict]:
-    """The engine's event log (`--event-log`), one JSON event per line."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def json_events(stdout: str) -> list[dict]:
+    """The engine events `pulumi up --json` streams, one JSON object per line."""
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture

@@ -1,15 +1,18 @@
-//! Shared set-up for tests/remote_*.rs: service checks, clients, unique names, a context tar stand-in, registry digests.
+//! Shared set-up for tests/remote_*.rs: service checks, clients, unique names, context archives, registry digests.
 #![allow(dead_code)]
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
+use imagebuild::context::{
+    snapshot_async, tar_stream, ContextRequest, ContextSnapshot, DockerfileSource,
+};
+use imagebuild::local::dockerfile_in_tar;
 use imagebuild::registry::ImageName;
 use imagebuild::remote::{AwsEndpoints, RemoteClients};
-use sha2::{Digest, Sha256};
 
 /// Test service addresses, from scripts/env.sh's variables with the same defaults.
 pub struct Services {
@@ -77,16 +80,19 @@ pub async fn services() -> Services {
 
 /// Clients against moto (S3, Logs, ECR) and the CodeBuild double, with few retries (moto answers some errors with 500).
 pub async fn clients(s: &Services) -> RemoteClients {
-    RemoteClients::new(&AwsEndpoints {
+    RemoteClients::new(&endpoints(s)).await.expect("clients")
+}
+
+/// Endpoints of moto and the double.
+pub fn endpoints(s: &Services) -> AwsEndpoints {
+    AwsEndpoints {
         region: Some("us-east-1".into()),
         s3: Some(s.moto.clone()),
         codebuild: Some(s.codebuild.clone()),
         logs: Some(s.moto.clone()),
         ecr: Some(s.moto.clone()),
         max_attempts: Some(2),
-    })
-    .await
-    .expect("clients")
+    }
 }
 
 /// A name unique to this test run.
@@ -108,86 +114,35 @@ pub async fn bucket(c: &RemoteClients) -> String {
     name
 }
 
-/// Stand-in for `context::tar_stream(snap, extra, gzip=true)` until the context engine lands:
-/// a deterministic tar.gz of `dir` (sorted, mtime 0, uid 0, modes and symlinks kept),
-/// produced on a blocking thread into a bounded channel.
-pub fn tar_gz_stream(dir: &Path) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let writer = ChannelWriter { tx: tx.clone() };
-        let result = (|| {
-            let gz = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
-            let mut tar = tar::Builder::new(gz);
-            tar.follow_symlinks(false);
-            append_dir(&mut tar, &dir, "")?;
-            tar.into_inner()?.finish()?.flush()
-        })();
-        if let Err(e) = result {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+/// The context engine's snapshot of `dir` (Dockerfile from `dir/Dockerfile`, or inline text).
+pub async fn snapshot_of(dir: &Path, inline_dockerfile: Option<&str>) -> ContextSnapshot {
+    let dockerfile = match inline_dockerfile {
+        Some(text) => DockerfileSource::Inline(text.to_string()),
+        None => DockerfileSource::Path(dir.join("Dockerfile")),
+    };
+    snapshot_async(ContextRequest {
+        dir: dir.to_path_buf(),
+        dockerfile,
+        extra_inputs: Vec::new(),
+        cache_dir: Some(std::env::temp_dir().join("imagebuild-remote-tests-cache")),
     })
+    .await
+    .expect("context snapshot")
 }
 
-fn append_dir<W: Write>(tar: &mut tar::Builder<W>, root: &Path, rel: &str) -> io::Result<()> {
-    let mut names: Vec<_> = std::fs::read_dir(root.join(rel))?
-        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<Result<_, _>>()?;
-    names.sort();
-    for name in names {
-        let path = if rel.is_empty() {
-            name.clone()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let full = root.join(&path);
-        let meta = std::fs::symlink_metadata(&full)?;
-        let mut h = tar::Header::new_gnu();
-        h.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&full)?;
-            tar.append_link(&mut h, &path, target)?;
-        } else if meta.is_dir() {
-            tar.append_data(&mut h, format!("{path}/"), io::empty())?;
-            append_dir(tar, root, &path)?;
-        } else {
-            tar.append_data(&mut h, &path, std::fs::File::open(&full)?)?;
-        }
-    }
-    Ok(())
-}
-
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "receiver dropped"))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Stand-in context hash: sha256 of the stand-in archive (the real one comes from the context engine).
-pub async fn stand_in_hash(dir: &Path) -> String {
-    use futures::StreamExt;
-    let mut h = Sha256::new();
-    let mut s = Box::pin(tar_gz_stream(dir));
-    while let Some(chunk) = s.next().await {
-        h.update(chunk.expect("tar"));
-    }
-    hex::encode(h.finalize())
+/// The archive the resource uploads: `context::tar_stream` (gzip) plus the Dockerfile when it
+/// is not in the context; returns the Dockerfile's path inside the archive and the body.
+pub fn archive(
+    snap: &ContextSnapshot,
+) -> (
+    String,
+    impl Stream<Item = io::Result<Bytes>> + Send + 'static,
+) {
+    let (dockerfile, extra) = dockerfile_in_tar(snap);
+    (
+        dockerfile,
+        tar_stream(snap, extra.into_iter().collect(), true),
+    )
 }
 
 /// Writes files into a fresh temp dir: (relative path, contents, executable).

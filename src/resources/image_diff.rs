@@ -1,0 +1,131 @@
+//! Diffs shared by the image resources: inputs, context hash, and which files changed.
+
+use super::diff::{diff_properties, DiffKind, DiffResult};
+use super::image_args::read_build_inputs;
+use super::inputs::InputReader;
+use super::pushed_image;
+use super::{Call, Services};
+use crate::context::{explain, Explanation};
+use crate::values::{PropertyMap, Value};
+
+/// Inputs whose change replaces the image (a new repository or platform is a new artifact).
+const REPLACE_ON: [&str; 2] = ["repository", "platform"];
+
+/// Inputs that never cause a diff: short-lived credentials.
+const NEVER_DIFF: [&str; 1] = ["registryAuth"];
+
+/// Diffs an image resource: its `inputs` (credentials excluded; repository and platform
+/// replace) and its context hash, naming the changed files when it can.
+pub async fn diff_image(
+    services: &Services,
+    call: &Call,
+    olds: &PropertyMap,
+    old_inputs: &PropertyMap,
+    news: &PropertyMap,
+    inputs: &[&str],
+) -> DiffResult {
+    let before = if old_inputs.is_empty() {
+        olds
+    } else {
+        old_inputs
+    };
+    let compared: Vec<&str> = inputs
+        .iter()
+        .copied()
+        .filter(|n| !NEVER_DIFF.contains(n))
+        .collect();
+    let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
+    diff_context_hash(services, call, olds, news, &mut result).await;
+    result
+}
+
+/// Records a changed (or not yet known) context hash, and tells the user which files changed.
+async fn diff_context_hash(
+    services: &Services,
+    call: &Call,
+    olds: &PropertyMap,
+    news: &PropertyMap,
+    result: &mut DiffResult,
+) {
+    let old_hash = pushed_image::text(olds, "contextHash");
+    match news.get("contextHash").map(Value::reveal) {
+        Some(Value::String(new_hash)) if Some(new_hash.as_str()) != old_hash.as_deref() => {
+            result.record("contextHash", DiffKind::Update, false);
+            if let Some(old_hash) = &old_hash {
+                report_changed_files(services, call, news, old_hash).await;
+            }
+        }
+        Some(Value::String(_)) => {}
+        _ => result.record("contextHash", DiffKind::Update, false),
+    }
+}
+
+async fn report_changed_files(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    old_hash: &str,
+) {
+    let mut r = InputReader::new(news);
+    let Some(build) = read_build_inputs(&mut r) else {
+        return;
+    };
+    let Ok(snap) = services.snapshots.get(&build.context_request()).await else {
+        return;
+    };
+    let text = match explain(old_hash, &snap, None) {
+        Explanation::Changes {
+            added,
+            removed,
+            changed,
+        } => describe_changes(&added, &removed, &changed),
+        Explanation::OldManifestMissing => {
+            "context changed (the previous file list is not in this machine's cache, so the \
+             changed files cannot be named)"
+                .to_string()
+        }
+    };
+    call.reporter.info(&text);
+}
+
+fn describe_changes(added: &[String], removed: &[String], changed: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut parts = Vec::new();
+    for (label, files) in [("changed", changed), ("added", added), ("removed", removed)] {
+        if files.is_empty() {
+            continue;
+        }
+        let mut list = files
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if files.len() > SHOWN {
+            list.push_str(&format!(" and {} more", files.len() - SHOWN));
+        }
+        parts.push(format!("{label}: {list}"));
+    }
+    if parts.is_empty() {
+        "context hash changed (Dockerfile or build inputs)".to_string()
+    } else {
+        format!("context changed; {}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_description_lists_files_and_counts_the_rest() {
+        let changed: Vec<String> = (0..12).map(|i| format!("f{i}.py")).collect();
+        let text = describe_changes(&["new.txt".into()], &[], &changed);
+        assert!(
+            text.starts_with("context changed; changed: f0.py, f1.py"),
+            "{text}"
+        );
+        assert!(text.contains("and 2 more"), "{text}");
+        assert!(text.contains("added: new.txt"), "{text}");
+    }
+}

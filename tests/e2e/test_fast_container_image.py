@@ -1,0 +1,198 @@
+"""FastContainerImage end to end: the real Pulumi CLI and plugin, moto (S3, SSM, Logs) and the
+CodeBuild test double, which really runs the generated buildspec against Docker and the registry."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import Project, Registry
+
+PROGRAMS = Path(__file__).parent / "programs"
+BASE = "imagebuild-base/busybox:latest"
+TOKEN = "imagebuild:index:FastContainerImage"
+
+
+def endpoint(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run through `make test` (it sources scripts/env.sh)")
+    return value
+
+
+@pytest.fixture(scope="session")
+def aws():
+    """moto clients; fails loudly when moto or the CodeBuild double does not answer."""
+    moto = endpoint("IMAGEBUILD_TEST_MOTO_ENDPOINT")
+    double = endpoint("IMAGEBUILD_TEST_CODEBUILD_ENDPOINT")
+    for url in (f"{moto}/moto-api/", f"{double}/__double/health"):
+        try:
+            urllib.request.urlopen(url, timeout=10).close()
+        except Exception as e:  # noqa: BLE001
+            pytest.fail(f"{url} is not reachable ({e}): run scripts/start-services.sh and "
+                        "tests/codebuild_double/start.sh")
+    kw = dict(endpoint_url=moto, region_name="us-east-1",
+              aws_access_key_id="testing", aws_secret_access_key="testing")
+    return {
+        "s3": boto3.client("s3", **kw),
+        "ssm": boto3.client("ssm", **kw),
+        "codebuild": boto3.client("codebuild", **{**kw, "endpoint_url": double}),
+        "double": double,
+    }
+
+
+def start_build_requests(aws) -> list[dict]:
+    with urllib.request.urlopen(f"{aws['double']}/__double/requests", timeout=10) as r:
+        return json.load(r)
+
+
+def fast_project(factory, registry: Registry, aws, unique: str, dockerfile: str, sub: str = "p",
+                 **config) -> Project:
+    bucket = f"e2e-contexts-{unique}"
+    try:
+        aws["s3"].create_bucket(Bucket=bucket)
+    except aws["s3"].exceptions.BucketAlreadyOwnedByYou:
+        pass
+    p = factory(PROGRAMS.joinpath("fast.py").read_text(), sub)
+    ctx = p.dir / "ctx"
+    ctx.mkdir()
+    (ctx / "run.sh").write_text("#!/bin/sh\necho run\n")
+    (ctx / "run.sh").chmod(0o755)
+    (ctx / "data.txt").write_text(f"data {unique}\n")
+    (ctx / "link").symlink_to("data.txt")
+    p.env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
+    base = {
+        "repository": f"{registry.address}/e2e-{unique}/fast",
+        "registryUser": registry.username,
+        "bucket": bucket,
+        "dockerfile": dockerfile,
+        "imagebuild:region": "us-east-1",
+        "imagebuild:s3Endpoint": endpoint("IMAGEBUILD_TEST_MOTO_ENDPOINT"),
+        "imagebuild:logsEndpoint": endpoint("IMAGEBUILD_TEST_MOTO_ENDPOINT"),
+        "imagebuild:ecrEndpoint": endpoint("IMAGEBUILD_TEST_MOTO_ENDPOINT"),
+        "imagebuild:codebuildEndpoint": endpoint("IMAGEBUILD_TEST_CODEBUILD_ENDPOINT"),
+    }
+    base.update(config)
+    return p.init(config=base, secrets={"registryPassword": registry.password})
+
+
+# The build proves the round trip keeps the executable bit and the symlink.
+MODES_DOCKERFILE = (
+    f"FROM {BASE}\nCOPY . /app/\n"
+    "RUN test -x /app/run.sh && test -L /app/link && test \"$(cat /app/link)\" = \"$(cat /app/data.txt)\"\n"
+)
+
+
+def test_cold_up_then_nothing_then_adopt(project_factory, registry: Registry, aws, unique: str):
+    p = fast_project(project_factory, registry, aws, unique, MODES_DOCKERFILE)
+    p.up()
+    out = p.outputs()
+    served = registry.digest(f"e2e-{unique}/fast", out["context_hash"])
+    assert served is not None and out["digest"] == served
+    assert out["image_uri"] == f"{registry.address}/e2e-{unique}/fast@{served}"
+    assert out["build_status"] == "SUCCEEDED"
+    assert out["upload_skipped"] is False and out["upload_bytes"] > 0
+    key = out["context_object"].split("/", 3)[3]
+    head = aws["s3"].head_object(Bucket=f"e2e-contexts-{unique}", Key=key)
+    assert head["ServerSideEncryption"] == "AES256"
+
+    builds = len(start_build_requests(aws))
+    p.up("--expect-no-changes")
+    p.run("refresh", "--yes", "--expect-no-changes")
+    assert len(start_build_requests(aws)) == builds, "an unchanged hash started a build"
+
+    fresh = fast_project(project_factory, registry, aws, unique, MODES_DOCKERFILE, "fresh")
+    fresh.up()
+    adopted = fresh.outputs()
+    assert adopted["adopted"] is True and adopted["digest"] == served
+    assert len(start_build_requests(aws)) == builds, "adoption started a build"
+
+
+def test_wait_false_returns_before_the_build_ends(project_factory, registry: Registry, aws, unique: str):
+    dockerfile = f"FROM {BASE}\nCOPY . /app/\nRUN sleep 12\n"
+    p = fast_project(project_factory, registry, aws, unique, dockerfile, wait="false")
+    p.up()
+    out = p.outputs()
+    assert out["build_status"] == "IN_PROGRESS"
+    assert out["image_uri"] == f"{registry.address}/e2e-{unique}/fast:{out['context_hash']}"
+    live = aws["codebuild"].batch_get_builds(ids=[out["build_id"]])["builds"][0]
+    assert live["buildStatus"] == "IN_PROGRESS", "up waited for the build"
+
+    # refresh updates the resource's state (stack outputs only change on the next up).
+    deadline = time.time() + 240
+    while True:
+        p.run("refresh", "--yes")
+        state = p.resources(TOKEN)[0]["outputs"]
+        if state["buildStatus"] != "IN_PROGRESS":
+            break
+        assert time.time() < deadline, "the build never finished"
+        time.sleep(3)
+    assert state["buildStatus"] == "SUCCEEDED"
+    served = registry.digest(f"e2e-{unique}/fast", state["contextHash"])
+    assert state["digest"] == served and state["imageUri"].endswith(f"@{served}")
+
+
+def test_failing_build_shows_the_step_log(project_factory, registry: Registry, aws, unique: str):
+    dockerfile = f"FROM {BASE}\nRUN echo broken-step-{unique} && exit 3\n"
+    p = fast_project(project_factory, registry, aws, unique, dockerfile)
+    proc = p.up(check=False)
+    assert proc.returncode != 0
+    assert f"broken-step-{unique}" in proc.stdout, proc.stdout[-3000:]
+    assert "BUILD" in proc.stdout and "FAILED" in proc.stdout
+
+
+def test_secret_reaches_the_build_only_by_reference(project_factory, registry: Registry, aws, unique: str):
+    secret = f"remote-s3cr3t-{unique}"
+    name = f"/e2e/{unique}/pip-index"
+    aws["ssm"].put_parameter(Name=name, Value=secret, Type="SecureString")
+    dockerfile = (
+        f"FROM {BASE}\n"
+        "RUN --mount=type=secret,id=token test \"$(wc -c < /run/secrets/token)\" -gt 0 "
+        "&& wc -c < /run/secrets/token > /token-length\n"
+    )
+    p = fast_project(project_factory, registry, aws, unique, dockerfile, ssmParameter=name)
+    up = p.up()
+    assert secret not in up.stdout + up.stderr
+    assert secret not in p.export()
+    requests = json.dumps(start_build_requests(aws))
+    assert name in requests and secret not in requests
+    history = subprocess.run(["/usr/bin/docker", "history", "--no-trunc",
+                              f"{registry.address}/e2e-{unique}/fast:{p.outputs()['context_hash']}"],
+                             capture_output=True, text=True).stdout
+    assert secret not in history
+
+
+def test_ctrl_c_stops_the_remote_build(project_factory, registry: Registry, aws, unique: str):
+    seconds = 900 + int(unique[:4], 16) % 300
+    p = fast_project(project_factory, registry, aws, unique, f"FROM {BASE}\nRUN sleep {seconds}\n")
+    proc = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--non-interactive"],
+                            cwd=p.dir, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+    def sleeping() -> bool:
+        return subprocess.run(["pgrep", "-f", f"sleep {seconds}"], capture_output=True).returncode == 0
+
+    deadline = time.time() + 180
+    while not sleeping():
+        assert proc.poll() is None, f"pulumi exited early:\n{proc.stdout.read()}"
+        assert time.time() < deadline, "the remote build never started"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        output, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("pulumi up did not stop within 90 s of Ctrl-C")
+    assert proc.returncode != 0
+    stop_deadline = time.time() + 30
+    while sleeping():
+        assert time.time() < stop_deadline, "the remote build kept running after Ctrl-C"
+        time.sleep(0.5)
+    assert "panicked" not in output
