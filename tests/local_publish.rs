@@ -244,3 +244,65 @@ async fn foreign_arch_reports_the_platform_and_copy_only_builds_work() {
     let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
     r.unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A TCP proxy to the registry that closes its first `drop_first` connections at once (the daemon
+/// first tries HTTPS, then plain HTTP: dropping both makes its push fail once).
+async fn flaky_registry_proxy(drop_first: usize) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = registry_addr();
+    tokio::spawn(async move {
+        let mut n = 0;
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            n += 1;
+            if n <= drop_first {
+                drop(conn);
+                continue;
+            }
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn transient_push_failures_are_retried() {
+    require_services();
+    let proxy = flaky_registry_proxy(2).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let repo =
+        imagebuild::registry::ImageName::parse(&format!("{proxy}/itest/retry-{}", &id[..10]))
+            .unwrap();
+    docker(&["tag", BUSYBOX, &repo.with_tag("t1")]);
+    let creds = imagebuild::registry::ResolvedCredentials {
+        credentials: Some(registry_creds()),
+        source: imagebuild::registry::CredentialSource::Explicit,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let r = imagebuild::local::push_existing_with_progress(None, &repo, "t1", &creds, tx).await;
+    docker(&["rmi", &repo.with_tag("t1")]);
+    let mut logs = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        if let ProgressEvent::Log(l) = e {
+            logs.push(l);
+        }
+    }
+    r.unwrap_or_else(|e| panic!("push through a flaky link failed: {e}; logs {logs:?}"));
+    assert!(
+        logs.iter().any(|l| l.contains("retrying")),
+        "no retry reported: {logs:?}"
+    );
+    // The image really is in the registry behind the proxy.
+    let real =
+        imagebuild::registry::ImageName::parse(&format!("{}/{}", registry_addr(), repo.repository))
+            .unwrap();
+    assert!(registry_digest(&real, "t1").await.is_some());
+}

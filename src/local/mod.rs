@@ -42,9 +42,21 @@ pub async fn push_existing(
     tag: &str,
     creds: &crate::registry::ResolvedCredentials,
 ) -> Result<(), LocalError> {
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    push_existing_with_progress(docker_host, name, tag, creds, tx).await
+}
+
+/// Test hook: `push_existing` that reports progress (retries show up as Log events).
+#[doc(hidden)]
+pub async fn push_existing_with_progress(
+    docker_host: Option<&str>,
+    name: &crate::registry::ImageName,
+    tag: &str,
+    creds: &crate::registry::ResolvedCredentials,
+    progress: tokio::sync::mpsc::UnboundedSender<ProgressEvent>,
+) -> Result<(), LocalError> {
     let addr = daemon::DaemonAddr::resolve(docker_host)?;
     let version = api::version(&addr).await?;
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let redactor = progress::Redactor::new(creds.credentials.iter().map(|c| &c.password));
     push::push(
         &addr,
@@ -53,7 +65,7 @@ pub async fn push_existing(
         tag,
         creds,
         &redactor,
-        &tx,
+        &progress,
         &tokio_util::sync::CancellationToken::new(),
     )
     .await
