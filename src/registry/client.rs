@@ -344,7 +344,11 @@ impl Registry {
             }
             if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
                 let source = self.credentials(&name.registry).await?.source;
-                let detail = error_summary(resp).await;
+                let mut detail = error_summary(resp).await;
+                if detail == "(empty body)" {
+                    // HEAD answers carry no body; the status says it all.
+                    detail = status.canonical_reason().unwrap_or("refused").to_string();
+                }
                 self.tokens.lock().await.remove(&key);
                 return Err(RegistryError::Auth {
                     registry: name.registry.clone(),
