@@ -237,3 +237,68 @@ def test_ctrl_c_stops_the_build(project_factory, unique: str):
         assert time.time() < stop_deadline, "the build kept running on the daemon after Ctrl-C"
         time.sleep(0.5)
     assert "panicked" not in output
+
+
+class Forwarder:
+    """A TCP forwarder to the registry on a port of its own, so a test can take it away."""
+
+    def __init__(self, target: str):
+        import socket
+        import threading
+
+        host, port = target.split(":")
+        self.target = (host, int(port))
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while self.open:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.open = False
+        self.server.close()
+
+
+def test_refresh_keeps_state_when_the_registry_is_unreachable(project_factory, registry: Registry, unique: str):
+    forwarder = Forwarder(registry.address)
+    try:
+        p = project_factory(PROGRAMS.joinpath("images.py").read_text(), "net")
+        p.init(
+            config={"repoPrefix": f"127.0.0.1:{forwarder.port}/e2e-{unique}",
+                    "registryUser": registry.username, "services": '["notifications"]'},
+            secrets={"registryPassword": registry.password},
+        )
+        p.up()
+    finally:
+        forwarder.close()
+    proc = p.run("refresh", "--yes", check=False)
+    assert proc.returncode != 0, "refresh succeeded although the registry was unreachable"
+    assert "kept in state" in proc.stdout, proc.stdout[-3000:]
+    names = [r["urn"].rsplit("::", 1)[-1] for r in p.resources()]
+    assert names == ["notifications"], "an unreachable registry dropped the resource from state"
