@@ -31,16 +31,22 @@ async fn six_builds_with_limit_two_never_overlap_more_than_two() {
     for h in handles {
         let (r, ev) = h.await.unwrap();
         r.unwrap_or_else(|e| panic!("a parallel build failed: {e}"));
+        // The engine stamps these when it sends them: the time a reader receives an event
+        // depends on scheduling and would make a finished build look like it still runs.
         let start = ev
             .iter()
-            .find(|(_, e)| *e == ProgressEvent::Started)
-            .unwrap()
-            .0;
+            .find_map(|(_, e)| match e {
+                ProgressEvent::Started { at } => Some(*at),
+                _ => None,
+            })
+            .expect("a Started event");
         let end = ev
             .iter()
-            .find(|(_, e)| *e == ProgressEvent::Done)
-            .unwrap()
-            .0;
+            .find_map(|(_, e)| match e {
+                ProgressEvent::Done { at } => Some(*at),
+                _ => None,
+            })
+            .expect("a Done event");
         if ev
             .iter()
             .any(|(_, e)| matches!(e, ProgressEvent::Queued { .. }))

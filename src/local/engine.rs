@@ -139,7 +139,9 @@ impl LocalEngine {
                 }
                 let image_id = reg.config_digest(&repo, &digest).await.unwrap_or_default();
                 let _ = progress.send(ProgressEvent::Adopted);
-                let _ = progress.send(ProgressEvent::Done);
+                let _ = progress.send(ProgressEvent::Done {
+                    at: std::time::Instant::now(),
+                });
                 return Ok(Published {
                     image_id: image_id.unwrap_or_default(),
                     image_uri: Some(repo.with_digest(&digest)),
@@ -155,7 +157,9 @@ impl LocalEngine {
             p = self.limiter.acquire(|ahead| { let _ = progress.send(ProgressEvent::Queued { ahead }); }) => p,
             _ = cancel.cancelled() => return Err(LocalError::Cancelled),
         };
-        let _ = progress.send(ProgressEvent::Started);
+        let _ = progress.send(ProgressEvent::Started {
+            at: std::time::Instant::now(),
+        });
         let build_start = Instant::now();
         let version = self.daemon_version(&addr).await?;
         let daemon_platform = format!("{}/{}", version.os, version.arch);
@@ -261,7 +265,9 @@ impl LocalEngine {
         }
         let build_seconds = build_start.elapsed().as_secs_f64();
         let Some(reg) = registry else {
-            let _ = progress.send(ProgressEvent::Done);
+            let _ = progress.send(ProgressEvent::Done {
+                at: std::time::Instant::now(),
+            });
             return Ok(Published {
                 image_id,
                 digest: None,
@@ -329,7 +335,9 @@ impl LocalEngine {
                 return Err(after(&published, e));
             }
         }
-        let _ = progress.send(ProgressEvent::Done);
+        let _ = progress.send(ProgressEvent::Done {
+            at: std::time::Instant::now(),
+        });
         Ok(published)
     }
 

@@ -61,7 +61,10 @@ pub enum ProgressEvent {
         ahead: usize,
     },
     /// A build slot was taken; the build starts now.
-    Started,
+    Started {
+        /// When the slot was taken (stamped by the engine, not by whoever reads the event).
+        at: std::time::Instant,
+    },
     /// A Dockerfile step started (or was found in the cache).
     Step {
         /// Step number.
@@ -82,8 +85,11 @@ pub enum ProgressEvent {
     },
     /// The hash tag already exists in the registry: nothing was built or pushed.
     Adopted,
-    /// Finished successfully.
-    Done,
+    /// Finished successfully (sent while the build slot is still held).
+    Done {
+        /// When the publish finished.
+        at: std::time::Instant,
+    },
 }
 
 /// What a publish produced.

@@ -45,7 +45,7 @@ impl StatusLine {
                 self.phase = format!("queued for a build slot ({ahead} ahead)");
                 true
             }
-            ProgressEvent::Started => {
+            ProgressEvent::Started { .. } => {
                 self.phase = "building".into();
                 true
             }
@@ -77,7 +77,7 @@ impl StatusLine {
                     "registry already has this context's image: adopted, nothing built".into();
                 true
             }
-            ProgressEvent::Done => {
+            ProgressEvent::Done { .. } => {
                 self.phase = "done".into();
                 self.step = None;
                 true
@@ -128,7 +128,9 @@ mod tests {
     #[test]
     fn renders_steps_with_cached_count_and_detail() {
         let mut s = StatusLine::default();
-        s.apply(&ProgressEvent::Started);
+        s.apply(&ProgressEvent::Started {
+            at: std::time::Instant::now(),
+        });
         s.apply(&ProgressEvent::Step {
             n: 1,
             total: 3,
