@@ -3,8 +3,8 @@
 
 use super::diff::DiffResult;
 use super::image_args::{
-    finish_check, read_build_inputs, validate_repository, validate_tag, BuildInputs,
-    BUILD_INPUT_NAMES,
+    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
+    validate_tag, BuildInputs,
 };
 use super::image_diff;
 use super::inputs::{Field, InputReader};
@@ -312,19 +312,9 @@ fn failure(
     }
 }
 
-/// True when an input that decides the image is secret: then so is everything computed from it.
-fn derived_outputs_secret(news: &PropertyMap) -> bool {
-    BUILD_INPUT_NAMES
-        .iter()
-        .chain(["repository", "tags"].iter())
-        .any(|n| news.get(*n).is_some_and(Value::contains_secret))
-}
-
+/// The echoed inputs; `tags` is left out because the output of that name lists full references.
 fn echo_inputs(news: &PropertyMap) -> PropertyMap {
-    news.iter()
-        .filter(|(k, _)| INPUT_NAMES.contains(&k.as_str()) && k.as_str() != "tags")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    image_args::echo_inputs(news, &INPUT_NAMES, &["tags"])
 }
 
 fn preview_outputs(

@@ -2,7 +2,9 @@
 //! is built on AWS CodeBuild and pushed to ECR; `pulumi up` may return before the build ends.
 
 use super::diff::{DiffKind, DiffResult};
-use super::image_args::{finish_check, read_build_inputs, validate_repository, BuildInputs};
+use super::image_args::{
+    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository, BuildInputs,
+};
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
 use super::progress::human_bytes;
@@ -492,10 +494,7 @@ impl BuildRecord {
 }
 
 fn echo_inputs(news: &PropertyMap) -> PropertyMap {
-    news.iter()
-        .filter(|(k, _)| INPUT_NAMES.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    image_args::echo_inputs(news, &INPUT_NAMES, &[])
 }
 
 fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> PropertyMap {
@@ -504,7 +503,11 @@ fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> Proper
         out.insert(name.into(), Value::Unknown);
     }
     if let Some(snap) = snap {
-        out.insert("contextHash".into(), snap.hash.clone().into());
+        let secret = derived_outputs_secret(news);
+        out.insert(
+            "contextHash".into(),
+            Value::from(snap.hash.clone()).secret_if(secret),
+        );
     }
     if let Some(p) = news.get("platform") {
         out.insert("platform".into(), p.clone());
@@ -537,6 +540,14 @@ fn finish(
     out.insert("buildSeconds".into(), record.build_seconds.into());
     out.insert("adopted".into(), record.adopted.into());
     out.insert("platform".into(), inputs.build.platform.clone().into());
+    // Whatever is computed from a secret input is secret too (the engine does not do it for us).
+    if derived_outputs_secret(news) {
+        for name in ["contextHash", "imageUri", "digest", "contextObject"] {
+            if let Some(v) = out.remove(name) {
+                out.insert(name.into(), v.secret_if(true));
+            }
+        }
+    }
     let id = if record.build_id.is_empty() {
         uri
     } else {
@@ -604,4 +615,29 @@ pub async fn delete(
         }
     }
     pushed_image::delete(services, call, outputs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_computed_from_a_secret_input_are_secret() {
+        let snap = ContextSnapshot {
+            hash: "ab".repeat(32),
+            files: 1,
+            bytes: 1,
+            root: "ctx".into(),
+            entries: Arc::new(Vec::new()),
+            dockerfile_contents: Arc::new(Vec::new()),
+            dockerfile_in_context: None,
+        };
+        let mut news = PropertyMap::new();
+        news.insert("context".into(), Value::Secret(Box::new("ctx".into())));
+        let out = preview_outputs(&news, Some(&snap));
+        assert!(matches!(out["contextHash"], Value::Secret(_)));
+        news.insert("context".into(), "ctx".into());
+        let out = preview_outputs(&news, Some(&snap));
+        assert_eq!(out["contextHash"], Value::from("ab".repeat(32)));
+    }
 }

@@ -174,6 +174,22 @@ pub async fn finish_check(
     }
 }
 
+/// True when an input that decides the image is secret: then so is everything computed from it.
+pub fn derived_outputs_secret(news: &PropertyMap) -> bool {
+    BUILD_INPUT_NAMES
+        .iter()
+        .chain(["repository", "tags"].iter())
+        .any(|n| news.get(*n).is_some_and(Value::contains_secret))
+}
+
+/// The inputs in `names` (except `skip`) as given, secret wrappers kept: the echoed outputs.
+pub fn echo_inputs(news: &PropertyMap, names: &[&str], skip: &[&str]) -> PropertyMap {
+    news.iter()
+        .filter(|(k, _)| names.contains(&k.as_str()) && !skip.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 fn check_context_dir(r: &mut InputReader, dir: &str) -> Option<PathBuf> {
     let path = PathBuf::from(dir);
     if path.is_dir() {
