@@ -10,6 +10,7 @@ pub mod context;
 pub mod engine_log;
 pub mod local;
 pub mod provider;
+pub mod redact;
 pub mod registry;
 pub mod remote;
 pub mod resources;

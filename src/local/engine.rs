@@ -13,8 +13,9 @@ use super::api::{self, DaemonVersion};
 use super::builder::{self, BuildFailure, BuildRequest};
 use super::daemon::DaemonAddr;
 use super::limiter::Limiter;
-use super::progress::{Redactor, Tracker};
+use super::progress::Tracker;
 use super::{context_body, push, LocalConfig, LocalError, ProgressEvent, PublishSpec, Published};
+use crate::redact::Redactor;
 use crate::registry::{BasicCredentials, Registry, RegistryConfig};
 
 /// The process-wide build engine; holds the build limiter. Share one per process.

@@ -57,7 +57,7 @@ pub async fn push_existing_with_progress(
 ) -> Result<(), LocalError> {
     let addr = daemon::DaemonAddr::resolve(docker_host)?;
     let version = api::version(&addr).await?;
-    let redactor = progress::Redactor::new(creds.credentials.iter().map(|c| &c.password));
+    let redactor = crate::redact::Redactor::new(creds.credentials.iter().map(|c| &c.password));
     push::push(
         &addr,
         &version.prefix(),

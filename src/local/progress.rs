@@ -6,39 +6,10 @@ use std::collections::{HashMap, VecDeque};
 use bollard::moby::buildkit::v1::StatusResponse;
 
 use super::ProgressEvent;
+use crate::redact::Redactor;
 
 /// Lines of output kept per step for error messages.
 pub(crate) const TAIL_LINES: usize = 30;
-
-/// Replaces secret values by `***` in any text leaving the engine.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
-    values: Vec<String>,
-}
-
-impl Redactor {
-    /// Redacts every non-empty value (longest first, so overlapping values are fully hidden).
-    pub fn new<'a>(values: impl IntoIterator<Item = &'a String>) -> Redactor {
-        let mut values: Vec<String> = values
-            .into_iter()
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .collect();
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        Redactor { values }
-    }
-
-    /// `text` with each secret value replaced.
-    pub fn apply(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for v in &self.values {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), "***");
-            }
-        }
-        out
-    }
-}
 
 #[derive(Default)]
 struct Vertex {
@@ -255,14 +226,6 @@ mod tests {
             Some(1)
         );
         assert_eq!(exit_code("something else"), None);
-    }
-
-    #[test]
-    fn redacts_longest_first() {
-        let a = "abc".to_string();
-        let b = "abcdef".to_string();
-        let r = Redactor::new([&a, &b]);
-        assert_eq!(r.apply("x abcdef y abc"), "x *** y ***");
     }
 
     #[test]

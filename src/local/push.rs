@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::empty;
 use super::daemon::{body_text, encode, DaemonAddr};
-use super::progress::Redactor;
 use super::{LocalError, ProgressEvent};
+use crate::redact::Redactor;
 use crate::registry::{ImageName, RegistryError, ResolvedCredentials};
 
 const ATTEMPTS: u32 = 3;

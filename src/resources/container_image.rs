@@ -8,7 +8,7 @@ use super::image_args::{
 };
 use super::image_diff;
 use super::inputs::{Field, InputReader};
-use super::redact::Redactor;
+use super::redact::{redactor_for_inputs, Redactor};
 use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
 use crate::context::ContextSnapshot;
@@ -247,7 +247,7 @@ fn redactor_for(news: &PropertyMap, image: &ImageInputs) -> Redactor {
     if let Some(auth) = &image.registry_auth {
         extra.push(auth.password.clone());
     }
-    Redactor::from_inputs(news, extra)
+    redactor_for_inputs(news, extra)
 }
 
 async fn publish(
@@ -297,7 +297,7 @@ fn failure(
     redactor: &Redactor,
     derived_secret: bool,
 ) -> ResourceError {
-    let message = redactor.clean(&error.to_string());
+    let message = redactor.apply(&error.to_string());
     if let Some(pushed) = error.pushed() {
         return ResourceError::Partial {
             id: resource_id(image, snap, pushed),

@@ -9,7 +9,7 @@ use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
 use super::progress::human_bytes;
 use super::pushed_image::{self, text};
-use super::redact::Redactor;
+use super::redact::{redactor_for_inputs, Redactor};
 use super::{Call, CheckResult, Created, ReadResult, Reporter, ResourceError, Services};
 use crate::context::{tar_stream, ContextSnapshot};
 use crate::local::dockerfile_in_tar;
@@ -301,11 +301,11 @@ pub async fn create(
     };
     let name = ImageName::parse(&inputs.repository)
         .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
-    let redactor = Redactor::from_inputs(
+    let redactor = redactor_for_inputs(
         news,
         inputs.registry_auth.iter().map(|a| a.password.clone()),
     );
-    let fail = |e: String| ResourceError::Failed(redactor.clean(&e));
+    let fail = |e: String| ResourceError::Failed(redactor.apply(&e));
 
     let registry = Registry::new(pushed_image::registry_config(
         services,
@@ -434,7 +434,7 @@ async fn wait(
     let result = wait_build(clients, build_id, tx, cancel.clone(), options).await;
     let _ = forwarder.await;
     result.map_err(|e| {
-        let message = redactor.clean(&e.to_string());
+        let message = redactor.apply(&e.to_string());
         if cancel.is_cancelled() {
             ResourceError::Cancelled(message)
         } else {
@@ -458,7 +458,7 @@ async fn forward(
             RemoteProgress::Log(l) => format!("CodeBuild {phase} | {}", l.trim()),
             RemoteProgress::Stopping => "stopping the CodeBuild build".to_string(),
         };
-        reporter.status(&redactor.clean(&line));
+        reporter.status(&redactor.apply(&line));
     }
 }
 

@@ -22,7 +22,7 @@ pub async fn forward(
     while let Some(event) = rx.recv().await {
         let important = line.apply(&event);
         if important || last_sent.elapsed() >= MIN_INTERVAL {
-            reporter.status(&redactor.clean(&line.render()));
+            reporter.status(&redactor.apply(&line.render()));
             last_sent = Instant::now();
         }
     }

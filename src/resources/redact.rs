@@ -1,37 +1,21 @@
-//! Removes known secret values from any text a resource emits (status lines, logs, errors).
+//! Which values a resource must mask: the secret strings of its inputs.
 
+pub use crate::redact::Redactor;
 use crate::values::{PropertyMap, Value};
 
-/// The secret strings of one resource's inputs, to be masked wherever text leaves the provider.
-#[derive(Clone, Debug, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
-}
-
-impl Redactor {
-    /// Collects every secret string in `inputs`, plus `extra` plaintext values known to be secret.
-    pub fn from_inputs(inputs: &PropertyMap, extra: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = extra.into_iter().collect();
-        for value in inputs.values() {
-            collect(value, false, &mut secrets);
-        }
-        // Very short values would mask ordinary words; they cannot be hidden meaningfully anyway.
-        secrets.retain(|s| s.len() >= 3);
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Self { secrets }
+/// A redactor for every secret string in `inputs`, plus `extra` plaintext values known to be
+/// secret, to mask wherever a resource's text leaves the provider.
+pub fn redactor_for_inputs(
+    inputs: &PropertyMap,
+    extra: impl IntoIterator<Item = String>,
+) -> Redactor {
+    let mut secrets: Vec<String> = extra.into_iter().collect();
+    for value in inputs.values() {
+        collect(value, false, &mut secrets);
     }
-
-    /// `text` with every secret replaced by `[secret]`.
-    pub fn clean(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "[secret]");
-            }
-        }
-        out
-    }
+    // Very short values would mask ordinary words; they cannot be hidden meaningfully anyway.
+    secrets.retain(|s| s.len() >= 3);
+    Redactor::new(&secrets)
 }
 
 fn collect(value: &Value, in_secret: bool, out: &mut Vec<String>) {
@@ -55,10 +39,10 @@ mod tests {
         secrets.insert("token".into(), Value::Secret(Box::new("hunter22".into())));
         inputs.insert("secrets".into(), Value::Object(secrets));
         inputs.insert("target".into(), "app".into());
-        let r = Redactor::from_inputs(&inputs, ["pw-123".to_string()]);
+        let r = redactor_for_inputs(&inputs, ["pw-123".to_string(), "ab".to_string()]);
         assert_eq!(
-            r.clean("token hunter22 and pw-123 for app"),
-            "token [secret] and [secret] for app"
+            r.apply("token hunter22 and pw-123 for app ab"),
+            "token *** and *** for app ab"
         );
     }
 }
