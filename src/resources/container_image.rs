@@ -74,7 +74,7 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
     let cache_from = r.string_list("cacheFrom");
     let no_cache = r.bool("noCache");
     let repository = r.string("repository");
-    let registry_auth = read_registry_auth(r);
+    let registry_auth = image_args::read_registry_auth(r);
     let push = r.bool("push");
     // Read for validation only: Delete reads it from the stored outputs.
     let _ = r.bool("deleteOnDestroy");
@@ -115,36 +115,6 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
     })
 }
 
-/// Reads `registryAuth` ({username, password}); `None` while unknown.
-pub(super) fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCredentials>> {
-    let auth = match r.object("registryAuth") {
-        Field::Known(m) => m,
-        Field::Absent => return Some(None),
-        Field::Unknown => return None,
-    };
-    let mut inner = InputReader::new(&auth);
-    inner.reject_unknown_names(&["username", "password"]);
-    let username = inner.string("username");
-    let password = inner.string("password");
-    let failures = inner.into_failures();
-    for f in failures {
-        r.fail(format!("registryAuth.{}", f.property), f.reason);
-    }
-    match (username, password) {
-        (Field::Known(username), Field::Known(password)) => {
-            Some(Some(BasicCredentials { username, password }))
-        }
-        (Field::Unknown, _) | (_, Field::Unknown) => None,
-        _ => {
-            r.fail(
-                "registryAuth",
-                "`registryAuth` needs both `username` and `password`",
-            );
-            Some(None)
-        }
-    }
-}
-
 /// Check: validates, fills defaults, and hashes the context so preview knows without building.
 pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
     let mut r = InputReader::new(news);
@@ -162,19 +132,6 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
         &defaults,
     )
     .await
-}
-
-/// Build secrets and registry passwords are stored as secrets even if the program passed plain text.
-pub(super) fn mark_secret_inputs(inputs: &mut PropertyMap) {
-    if let Some(v) = inputs.remove("secrets") {
-        inputs.insert("secrets".into(), v.secret_if(true));
-    }
-    if let Some(Value::Object(mut auth)) = inputs.remove("registryAuth").map(|v| v.reveal()) {
-        if let Some(pw) = auth.remove("password") {
-            auth.insert("password".into(), pw.secret_if(true));
-        }
-        inputs.insert("registryAuth".into(), Value::Object(auth));
-    }
 }
 
 /// Diff: compares inputs and the context hash; names the changed files when it can.
@@ -411,26 +368,4 @@ pub async fn delete(
     outputs: &PropertyMap,
 ) -> Result<(), ResourceError> {
     pushed_image::delete(services, call, outputs).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_inputs_are_wrapped_in_checked_inputs() {
-        let mut inputs = PropertyMap::new();
-        let mut auth = PropertyMap::new();
-        auth.insert("username".into(), "u".into());
-        auth.insert("password".into(), "p".into());
-        inputs.insert("registryAuth".into(), Value::Object(auth));
-        inputs.insert("secrets".into(), Value::Object(PropertyMap::new()));
-        mark_secret_inputs(&mut inputs);
-        assert!(matches!(inputs["secrets"], Value::Secret(_)));
-        let Value::Object(auth) = &inputs["registryAuth"] else {
-            panic!()
-        };
-        assert!(matches!(auth["password"], Value::Secret(_)));
-        assert_eq!(auth["username"], Value::from("u"));
-    }
 }

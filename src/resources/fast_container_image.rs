@@ -91,7 +91,7 @@ struct FastInputs {
 fn read_inputs(r: &mut InputReader) -> Option<FastInputs> {
     let build = read_build_inputs(r);
     let repository = r.string("repository");
-    let registry_auth = super::container_image::read_registry_auth(r);
+    let registry_auth = image_args::read_registry_auth(r);
     let bucket = r.string("contextBucket");
     let prefix = r.string("contextPrefix");
     let project = read_project(r);

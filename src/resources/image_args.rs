@@ -3,6 +3,7 @@
 use super::inputs::{Failure, Field, InputReader};
 use super::{CheckResult, Services};
 use crate::context::{ContextRequest, DockerfileSource};
+use crate::registry::BasicCredentials;
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -156,7 +157,7 @@ pub async fn finish_check(
             checked.insert(name.to_string(), value.clone());
         }
     }
-    super::container_image::mark_secret_inputs(&mut checked);
+    mark_secret_inputs(&mut checked);
     if let (Some(build), true) = (build, failures.is_empty()) {
         match services.snapshots.get(&build.context_request()).await {
             Ok(snap) => {
@@ -188,6 +189,49 @@ pub fn echo_inputs(news: &PropertyMap, names: &[&str], skip: &[&str]) -> Propert
         .filter(|(k, _)| names.contains(&k.as_str()) && !skip.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Build secrets and registry passwords are stored as secrets even if the program passed plain text.
+pub fn mark_secret_inputs(inputs: &mut PropertyMap) {
+    if let Some(v) = inputs.remove("secrets") {
+        inputs.insert("secrets".into(), v.secret_if(true));
+    }
+    if let Some(Value::Object(mut auth)) = inputs.remove("registryAuth").map(|v| v.reveal()) {
+        if let Some(pw) = auth.remove("password") {
+            auth.insert("password".into(), pw.secret_if(true));
+        }
+        inputs.insert("registryAuth".into(), Value::Object(auth));
+    }
+}
+
+/// Reads `registryAuth` ({username, password}); `None` while unknown.
+pub fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCredentials>> {
+    let auth = match r.object("registryAuth") {
+        Field::Known(m) => m,
+        Field::Absent => return Some(None),
+        Field::Unknown => return None,
+    };
+    let mut inner = InputReader::new(&auth);
+    inner.reject_unknown_names(&["username", "password"]);
+    let username = inner.string("username");
+    let password = inner.string("password");
+    let failures = inner.into_failures();
+    for f in failures {
+        r.fail(format!("registryAuth.{}", f.property), f.reason);
+    }
+    match (username, password) {
+        (Field::Known(username), Field::Known(password)) => {
+            Some(Some(BasicCredentials { username, password }))
+        }
+        (Field::Unknown, _) | (_, Field::Unknown) => None,
+        _ => {
+            r.fail(
+                "registryAuth",
+                "`registryAuth` needs both `username` and `password`",
+            );
+            Some(None)
+        }
+    }
 }
 
 fn check_context_dir(r: &mut InputReader, dir: &str) -> Option<PathBuf> {
@@ -347,5 +391,22 @@ mod tests {
         assert!(extra.contains(&("target".into(), "final".into())));
         assert!(extra.contains(&("buildArg:A".into(), "1".into())));
         assert!(extra.contains(&("label:team".into(), "x".into())));
+    }
+
+    #[test]
+    fn secret_inputs_are_wrapped_in_checked_inputs() {
+        let mut inputs = PropertyMap::new();
+        let mut auth = PropertyMap::new();
+        auth.insert("username".into(), "u".into());
+        auth.insert("password".into(), "p".into());
+        inputs.insert("registryAuth".into(), Value::Object(auth));
+        inputs.insert("secrets".into(), Value::Object(PropertyMap::new()));
+        mark_secret_inputs(&mut inputs);
+        assert!(matches!(inputs["secrets"], Value::Secret(_)));
+        let Value::Object(auth) = &inputs["registryAuth"] else {
+            panic!()
+        };
+        assert!(matches!(auth["password"], Value::Secret(_)));
+        assert_eq!(auth["username"], Value::from("u"));
     }
 }
