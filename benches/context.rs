@@ -99,10 +99,12 @@ fn ensure_tree(root: &Path) -> std::io::Result<()> {
 
 fn request(root: &Path, cache: &Path) -> ContextRequest {
     ContextRequest {
-        dir: root.to_path_buf(),
-        dockerfile: DockerfileSource::Path(root.join("Dockerfile")),
         extra_inputs: vec![("platform".into(), "linux/amd64".into())],
         cache_dir: Some(cache.to_path_buf()),
+        ..ContextRequest::new(
+            root.to_path_buf(),
+            DockerfileSource::Path(root.join("Dockerfile")),
+        )
     }
 }
 

@@ -7,8 +7,10 @@
 
 pub mod config;
 pub mod context;
+pub mod dockerfile;
 pub mod engine_log;
 pub mod local;
+pub mod plan;
 pub mod provider;
 pub mod redact;
 pub mod registry;

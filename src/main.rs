@@ -11,7 +11,7 @@ const MAX_MESSAGE_BYTES: usize = 400 * 1024 * 1024;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("context") => std::process::exit(imagebuild::context::run_cli(&args[1..])),
+        Some("context") => std::process::exit(imagebuild::plan::run_cli(&args[1..])),
         Some("--version") | Some("version") => println!("{VERSION}"),
         _ => {
             let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| {

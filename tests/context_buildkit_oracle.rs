@@ -68,10 +68,12 @@ fn fsutil_listing(helper: &Path, case: &Case) -> Result<Listing, String> {
 
 fn our_listing(case: &Case, cache: &Path) -> Result<Listing, String> {
     let req = ContextRequest {
-        dir: case.ctx.clone(),
-        dockerfile: DockerfileSource::Path(case.dockerfile.clone()),
         extra_inputs: vec![],
         cache_dir: Some(cache.to_path_buf()),
+        ..ContextRequest::new(
+            case.ctx.clone(),
+            DockerfileSource::Path(case.dockerfile.clone()),
+        )
     };
     let snap = snapshot_with(
         &req,

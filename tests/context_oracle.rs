@@ -90,10 +90,12 @@ fn docker_listing(case: &Case, out_dir: &Path) -> Result<Listing, String> {
 fn our_listing(case: &Case, cache: &Path) -> Result<Listing, String> {
     // The engine here is Docker 20.10: compare with the dialect that claims to be it.
     let request = ContextRequest {
-        dir: case.ctx.clone(),
-        dockerfile: DockerfileSource::Path(case.dockerfile.clone()),
         extra_inputs: vec![],
         cache_dir: Some(cache.to_path_buf()),
+        ..ContextRequest::new(
+            case.ctx.clone(),
+            DockerfileSource::Path(case.dockerfile.clone()),
+        )
     };
     let options = SnapshotOptions {
         dialect: Dialect::Docker20,

@@ -9,16 +9,18 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use imagebuild::context::{
-    explain, run_cli, snapshot, snapshot_with, tar_stream, ContextError, ContextRequest,
-    ContextSnapshot, Dialect, DockerfileSource, EntryKind, Explanation, ExtraFile, SnapshotOptions,
+    explain, snapshot, snapshot_with, tar_stream, ContextError, ContextRequest, ContextSnapshot,
+    Dialect, DockerfileSource, EntryKind, Explanation, ExtraFile, SnapshotOptions,
 };
 
 fn request(dir: &Path, cache: &Path) -> ContextRequest {
     ContextRequest {
-        dir: dir.to_path_buf(),
-        dockerfile: DockerfileSource::Path(dir.join("Dockerfile")),
         extra_inputs: vec![],
         cache_dir: Some(cache.to_path_buf()),
+        ..ContextRequest::new(
+            dir.to_path_buf(),
+            DockerfileSource::Path(dir.join("Dockerfile")),
+        )
     }
 }
 
@@ -582,11 +584,14 @@ fn cli_exit_codes() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let d = dir.to_str().unwrap();
     std::env::set_var("IMAGEBUILD_CACHE_DIR", tmp.path().join("cache"));
-    assert_eq!(run_cli(&s(&["context", d, "--list"])), 0);
+    assert_eq!(imagebuild::plan::run_cli(&s(&["context", d, "--list"])), 0);
     let snap = snapshot(&request(&dir, &tmp.path().join("cache"))).unwrap();
-    assert_eq!(run_cli(&s(&["context", d, "--explain", &snap.hash])), 0);
     assert_eq!(
-        run_cli(&s(&[
+        imagebuild::plan::run_cli(&s(&["context", d, "--explain", &snap.hash])),
+        0
+    );
+    assert_eq!(
+        imagebuild::plan::run_cli(&s(&[
             "context",
             d,
             "--dockerfile",
@@ -594,10 +599,16 @@ fn cli_exit_codes() {
         ])),
         0
     );
-    assert_eq!(run_cli(&s(&["context"])), 2);
-    assert_eq!(run_cli(&s(&["context", d, "--frobnicate"])), 2);
-    assert_eq!(run_cli(&s(&["context", "/nonexistent/dir"])), 1);
-    assert_eq!(run_cli(&s(&["context", "--help"])), 0);
+    assert_eq!(imagebuild::plan::run_cli(&s(&["context"])), 2);
+    assert_eq!(
+        imagebuild::plan::run_cli(&s(&["context", d, "--frobnicate"])),
+        2
+    );
+    assert_eq!(
+        imagebuild::plan::run_cli(&s(&["context", "/nonexistent/dir"])),
+        1
+    );
+    assert_eq!(imagebuild::plan::run_cli(&s(&["context", "--help"])), 0);
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ class ContainerImageArgs:
                  context: pulumi.Input[_builtins.str],
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
                  dockerfile_inline: pulumi.Input[Optional[_builtins.str]] = None,
@@ -42,6 +43,7 @@ class ContainerImageArgs:
         :param pulumi.Input[_builtins.str] context: The build context directory, relative to the Pulumi project directory. Only the files not excluded by .dockerignore (or <Dockerfile>.dockerignore) are hashed and sent.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (ARG values). They enter the context hash. Secret values are refused because build args are recorded in the image history: use secrets instead.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Images whose layers may be reused (BuildKit inline cache). Pushed images carry inline cache metadata, so the previous image of this repository is a good value.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] contexts: Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from them, and image references, enter the context hash.
         :param pulumi.Input[_builtins.bool] delete_on_destroy: Delete the pushed image from the registry when the resource is destroyed, unless a tag other than this resource's still points at it. Defaults to false: pushed images are left in place.
         :param pulumi.Input[_builtins.str] dockerfile: Path of the Dockerfile, relative to the Pulumi project directory. Defaults to Dockerfile inside the context. Its content always enters the hash, also when it lives outside the context.
         :param pulumi.Input[_builtins.str] dockerfile_inline: The Dockerfile's text, instead of a path. Set this or dockerfile, not both.
@@ -60,6 +62,8 @@ class ContainerImageArgs:
             pulumi.set(__self__, "build_args", build_args)
         if cache_from is not None:
             pulumi.set(__self__, "cache_from", cache_from)
+        if contexts is not None:
+            pulumi.set(__self__, "contexts", contexts)
         if delete_on_destroy is not None:
             pulumi.set(__self__, "delete_on_destroy", delete_on_destroy)
         if dockerfile is not None:
@@ -120,6 +124,18 @@ class ContainerImageArgs:
     @cache_from.setter
     def cache_from(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "cache_from", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def contexts(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from them, and image references, enter the context hash.
+        """
+        return pulumi.get(self, "contexts")
+
+    @contexts.setter
+    def contexts(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "contexts", value)
 
     @_builtins.property
     @pulumi.getter(name="deleteOnDestroy")
@@ -275,6 +291,7 @@ class ContainerImage(pulumi.CustomResource):
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
+                 contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
                  dockerfile_inline: pulumi.Input[Optional[_builtins.str]] = None,
@@ -296,6 +313,7 @@ class ContainerImage(pulumi.CustomResource):
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (ARG values). They enter the context hash. Secret values are refused because build args are recorded in the image history: use secrets instead.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Images whose layers may be reused (BuildKit inline cache). Pushed images carry inline cache metadata, so the previous image of this repository is a good value.
         :param pulumi.Input[_builtins.str] context: The build context directory, relative to the Pulumi project directory. Only the files not excluded by .dockerignore (or <Dockerfile>.dockerignore) are hashed and sent.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] contexts: Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from them, and image references, enter the context hash.
         :param pulumi.Input[_builtins.bool] delete_on_destroy: Delete the pushed image from the registry when the resource is destroyed, unless a tag other than this resource's still points at it. Defaults to false: pushed images are left in place.
         :param pulumi.Input[_builtins.str] dockerfile: Path of the Dockerfile, relative to the Pulumi project directory. Defaults to Dockerfile inside the context. Its content always enters the hash, also when it lives outside the context.
         :param pulumi.Input[_builtins.str] dockerfile_inline: The Dockerfile's text, instead of a path. Set this or dockerfile, not both.
@@ -336,6 +354,7 @@ class ContainerImage(pulumi.CustomResource):
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
+                 contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
                  dockerfile_inline: pulumi.Input[Optional[_builtins.str]] = None,
@@ -362,6 +381,7 @@ class ContainerImage(pulumi.CustomResource):
             if context is None and not opts.urn:
                 raise TypeError("Missing required property 'context'")
             __props__.__dict__["context"] = context
+            __props__.__dict__["contexts"] = contexts
             __props__.__dict__["delete_on_destroy"] = delete_on_destroy
             __props__.__dict__["dockerfile"] = dockerfile
             __props__.__dict__["dockerfile_inline"] = dockerfile_inline
@@ -414,6 +434,7 @@ class ContainerImage(pulumi.CustomResource):
         __props__.__dict__["context_bytes"] = None
         __props__.__dict__["context_files"] = None
         __props__.__dict__["context_hash"] = None
+        __props__.__dict__["contexts"] = None
         __props__.__dict__["delete_on_destroy"] = None
         __props__.__dict__["digest"] = None
         __props__.__dict__["dockerfile"] = None
@@ -500,6 +521,14 @@ class ContainerImage(pulumi.CustomResource):
         SHA-256 of the included context files, the Dockerfile, build args, labels, target and platform. Also the tag the image is pushed under.
         """
         return pulumi.get(self, "context_hash")
+
+    @_builtins.property
+    @pulumi.getter
+    def contexts(self) -> pulumi.Output[Optional[Mapping[str, _builtins.str]]]:
+        """
+        Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from them, and image references, enter the context hash.
+        """
+        return pulumi.get(self, "contexts")
 
     @_builtins.property
     @pulumi.getter(name="deleteOnDestroy")

@@ -27,7 +27,7 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks in flight between the producer thread and the consumer.
 const DEPTH: usize = 8;
 
-/// Deterministic tar (optionally gzip) of the snapshot's entries plus `extra`
+/// Deterministic tar (optionally gzip) of the entries the snapshot's hash covers (`used`) plus `extra`
 /// files (which replace context entries of the same path), streamed from a
 /// blocking thread through a bounded channel, re-reading file contents from disk.
 /// A file that changed since the snapshot ends the stream with an error.
@@ -38,7 +38,7 @@ pub fn tar_stream(
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let (tx, rx) = mpsc::channel(DEPTH);
     let root = snap.root.clone();
-    let entries = Arc::clone(&snap.entries);
+    let entries = Arc::clone(&snap.used);
     let producer_tx = tx.clone();
     let spawned = std::thread::Builder::new()
         .name("imagebuild-tar".to_string())

@@ -66,6 +66,16 @@ pub enum ContextError {
         /// Absolute path of the file.
         path: PathBuf,
     },
+    /// A path the build reads (a COPY/ADD source or bind mount) is not in the context.
+    #[error("{origin}: `{path}` {why}")]
+    MissingSource {
+        /// The instruction, e.g. `line 7: COPY src/ /app/`.
+        origin: String,
+        /// The path as the instruction names it.
+        path: String,
+        /// Why it is missing and what to do.
+        why: String,
+    },
     /// The blocking hashing task died (panic or runtime shutdown).
     #[error("build context hashing task failed: {0}")]
     Task(String),

@@ -1,42 +1,52 @@
-//! The framed byte sequence whose SHA-256 is the context hash.
+//! The framed byte sequences whose SHA-256 are the context hashes.
 //!
 //! Every variable-length field is length-prefixed and every section tagged, so
-//! no two different contexts can produce the same byte sequence. Only what
+//! no two different inputs can produce the same byte sequence. Only what
 //! changes the build enters it: paths, kinds, the owner-exec bit, sizes,
 //! content digests, link targets, the Dockerfile and the caller's extra inputs
 //! (never mtimes, owners or full modes, which differ between checkouts).
+//!
+//! Format 2 (current), in order:
+//! `"imagebuild-context\0"`, version 2, then `M` and the entries of the main context the build
+//! can read, then per named local context (sorted by name) `N`, its name and its readable
+//! entries, then `D` and the Dockerfile's bytes, then `X` and the sorted (name, value) inputs:
+//! platform, target, `buildArg:*`, `label:*`, and the pins (`base:<ref>` digests of base
+//! images, `context:<name>` image contexts). An entry is its path, then `d`, `l` + target, or
+//! `f` + exec bit + size + SHA-256 of the content.
+//!
+//! Format 1 hashed every entry `.dockerignore` keeps, the Dockerfile and the inputs without
+//! pins; it is kept only so that images hashed by an older provider are recognised.
 
 use sha2::{Digest, Sha256};
 
 use super::{Entry, EntryKind};
 
-/// Bump on any change to what is hashed or how; old hashes then stop matching.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The current format; bump on any change to what is hashed or how.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The format of providers up to 0.1.x.
+const LEGACY_FORMAT_VERSION: u32 = 1;
 
 fn frame(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_be_bytes());
     h.update(bytes);
 }
 
-/// Computes the context hash (64 lowercase hex characters).
-/// `inputs` must already be in the caller's canonical (sorted) order.
-pub(crate) fn context_hash(
-    entries: &[Entry],
-    dockerfile: &[u8],
-    inputs: &[(String, String)],
-) -> String {
+fn header(version: u32) -> Sha256 {
     let mut h = Sha256::new();
     h.update(b"imagebuild-context\0");
-    h.update(FORMAT_VERSION.to_be_bytes());
-    h.update(b"E");
+    h.update(version.to_be_bytes());
+    h
+}
+
+fn entries_section(h: &mut Sha256, entries: &[Entry]) {
     h.update((entries.len() as u64).to_be_bytes());
     for e in entries {
-        frame(&mut h, e.path.as_bytes());
+        frame(h, e.path.as_bytes());
         match &e.kind {
             EntryKind::Dir => h.update(b"d"),
             EntryKind::Symlink { target } => {
                 h.update(b"l");
-                frame(&mut h, target.as_bytes());
+                frame(h, target.as_bytes());
             }
             EntryKind::File { exec, size, digest } => {
                 h.update(b"f");
@@ -46,6 +56,9 @@ pub(crate) fn context_hash(
             }
         }
     }
+}
+
+fn tail(mut h: Sha256, dockerfile: &[u8], inputs: &[(String, String)]) -> String {
     h.update(b"D");
     frame(&mut h, dockerfile);
     h.update(b"X");
@@ -55,6 +68,45 @@ pub(crate) fn context_hash(
         frame(&mut h, v.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// What format 2 hashes besides the Dockerfile and the inputs.
+pub(crate) struct HashedContexts<'a> {
+    /// Readable entries of the main context, sorted by path.
+    pub(crate) main: &'a [Entry],
+    /// (name, readable entries) of each named local context, sorted by name.
+    pub(crate) named: Vec<(&'a str, &'a [Entry])>,
+}
+
+/// Computes the format 2 hash (64 lowercase hex characters).
+/// `inputs` must already be sorted.
+pub(crate) fn context_hash(
+    contexts: &HashedContexts<'_>,
+    dockerfile: &[u8],
+    inputs: &[(String, String)],
+) -> String {
+    let mut h = header(FORMAT_VERSION);
+    h.update(b"M");
+    entries_section(&mut h, contexts.main);
+    for (name, entries) in &contexts.named {
+        h.update(b"N");
+        frame(&mut h, name.as_bytes());
+        entries_section(&mut h, entries);
+    }
+    tail(h, dockerfile, inputs)
+}
+
+/// Computes the format 1 hash over every kept entry (providers up to 0.1.x).
+/// `inputs` must already be sorted.
+pub(crate) fn legacy_context_hash(
+    entries: &[Entry],
+    dockerfile: &[u8],
+    inputs: &[(String, String)],
+) -> String {
+    let mut h = header(LEGACY_FORMAT_VERSION);
+    h.update(b"E");
+    entries_section(&mut h, entries);
+    tail(h, dockerfile, inputs)
 }
 
 #[cfg(test)]
@@ -72,27 +124,86 @@ mod tests {
         }
     }
 
+    /// Format 1 of `a` (size 1, digest 7*32) + Dockerfile `FROM x` + platform linux/amd64, as the
+    /// 0.1.0 binary's recipe gives it (cross-checked against that binary's `context` command).
+    const LEGACY_SAMPLE: &str = "6dfbe9207592ac103f114d6262a8297eea5d66f10da08aaffa36714ee8523c18";
+
+    fn main_only(entries: &[Entry]) -> HashedContexts<'_> {
+        HashedContexts {
+            main: entries,
+            named: Vec::new(),
+        }
+    }
+
+    fn hash(entries: &[Entry], dockerfile: &[u8], inputs: &[(String, String)]) -> String {
+        context_hash(&main_only(entries), dockerfile, inputs)
+    }
+
     #[test]
     fn every_field_changes_the_hash() {
-        let base = context_hash(&[file("a", false)], b"FROM x", &[]);
+        let base = hash(&[file("a", false)], b"FROM x", &[]);
         assert_eq!(base.len(), 64);
-        assert_eq!(base, context_hash(&[file("a", false)], b"FROM x", &[]));
-        assert_ne!(base, context_hash(&[file("a", true)], b"FROM x", &[]));
-        assert_ne!(base, context_hash(&[file("b", false)], b"FROM x", &[]));
-        assert_ne!(base, context_hash(&[file("a", false)], b"FROM y", &[]));
+        assert_eq!(base, hash(&[file("a", false)], b"FROM x", &[]));
+        assert_ne!(base, hash(&[file("a", true)], b"FROM x", &[]));
+        assert_ne!(base, hash(&[file("b", false)], b"FROM x", &[]));
+        assert_ne!(base, hash(&[file("a", false)], b"FROM y", &[]));
         let inputs = [("platform".to_string(), "linux/amd64".to_string())];
-        assert_ne!(base, context_hash(&[file("a", false)], b"FROM x", &inputs));
+        assert_ne!(base, hash(&[file("a", false)], b"FROM x", &inputs));
         let dir = Entry {
             path: "a".into(),
             kind: EntryKind::Dir,
         };
-        assert_ne!(base, context_hash(&[dir], b"FROM x", &[]));
+        assert_ne!(base, hash(&[dir], b"FROM x", &[]));
+    }
+
+    #[test]
+    fn named_contexts_are_their_own_sections() {
+        let files = [file("a", false)];
+        let in_main = hash(&files, b"", &[]);
+        let in_named = context_hash(
+            &HashedContexts {
+                main: &[],
+                named: vec![("shared", &files)],
+            },
+            b"",
+            &[],
+        );
+        let renamed = context_hash(
+            &HashedContexts {
+                main: &[],
+                named: vec![("other", &files)],
+            },
+            b"",
+            &[],
+        );
+        assert_ne!(in_main, in_named);
+        assert_ne!(in_named, renamed);
+    }
+
+    #[test]
+    fn formats_differ_for_the_same_files() {
+        let files = [file("a", false)];
+        assert_ne!(
+            hash(&files, b"FROM x", &[]),
+            legacy_context_hash(&files, b"FROM x", &[])
+        );
+    }
+
+    #[test]
+    fn legacy_format_is_frozen() {
+        // Computed by provider 0.1.0 for this input; an upgrade must keep recognising it.
+        let files = [file("a", false)];
+        let inputs = [("platform".to_string(), "linux/amd64".to_string())];
+        assert_eq!(
+            legacy_context_hash(&files, b"FROM x", &inputs),
+            LEGACY_SAMPLE
+        );
     }
 
     #[test]
     fn framing_prevents_ambiguity() {
         let one = [("ab".to_string(), "c".to_string())];
         let two = [("a".to_string(), "bc".to_string())];
-        assert_ne!(context_hash(&[], b"", &one), context_hash(&[], b"", &two));
+        assert_ne!(hash(&[], b"", &one), hash(&[], b"", &two));
     }
 }

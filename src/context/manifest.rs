@@ -13,13 +13,18 @@ use super::statcache::{verified_body, write_atomic, Reader};
 use super::{ContextSnapshot, Entry, EntryKind, Explanation};
 
 const MAGIC: &[u8; 8] = b"IBMANIF\0";
-const VERSION: u32 = 1;
+/// 2: entries are what a format 2 hash covers (the readable set, named contexts under `@name/`).
+/// 1: entries were every kept file (format 1 hashes); still read for `explain`.
+const VERSION: u32 = 2;
+const LEGACY_VERSION: u32 = 1;
 /// Manifests of large contexts take about a megabyte; keep the cache bounded.
 const KEEP: usize = 64;
 
 /// What a hash was computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Manifest {
+    /// Written by a format 1 provider: `entries` is the whole kept tree.
+    pub(crate) legacy: bool,
     pub(crate) dockerfile_digest: [u8; 32],
     pub(crate) inputs: Vec<(String, String)>,
     pub(crate) entries: Vec<Entry>,
@@ -80,7 +85,8 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 fn encode(m: &Manifest) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + m.entries.len() * 96);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    let version = if m.legacy { LEGACY_VERSION } else { VERSION };
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&m.dockerfile_digest);
     out.extend_from_slice(&(m.inputs.len() as u32).to_le_bytes());
     for (k, v) in &m.inputs {
@@ -111,9 +117,14 @@ fn encode(m: &Manifest) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Option<Manifest> {
     let mut r = Reader(verified_body(bytes)?);
-    if r.take(8)? != MAGIC || r.u32()? != VERSION {
+    if r.take(8)? != MAGIC {
         return None;
     }
+    let legacy = match r.u32()? {
+        VERSION => false,
+        LEGACY_VERSION => true,
+        _ => return None,
+    };
     let dockerfile_digest = r.digest()?;
     let n_inputs = r.u32()? as usize;
     let mut inputs = Vec::with_capacity(n_inputs.min(1024));
@@ -139,6 +150,7 @@ fn decode(bytes: &[u8]) -> Option<Manifest> {
         entries.push(Entry { path, kind });
     }
     r.0.is_empty().then_some(Manifest {
+        legacy,
         dockerfile_digest,
         inputs,
         entries,
@@ -147,14 +159,58 @@ fn decode(bytes: &[u8]) -> Option<Manifest> {
 
 /// Explains what changed between the context that had `old_hash` and `new`,
 /// from the manifests kept in `cache_dir` (default: [`super::default_cache_dir`]).
+/// Only what the hashes cover is compared: files the build does not read never show.
 pub fn explain(old_hash: &str, new: &ContextSnapshot, cache_dir: Option<&Path>) -> Explanation {
     let cache_dir = super::cache_dir_of(cache_dir);
     let Some(old) = load(&cache_dir, old_hash.trim()) else {
         return Explanation::OldManifestMissing;
     };
+    let current = load(&cache_dir, &new.hash);
+    let new_entries = current
+        .as_ref()
+        .map_or(new.used.as_slice(), |m| m.entries.as_slice());
+    let old_entries = if old.legacy {
+        comparable_legacy_entries(&old.entries, new_entries, &new.entries)
+    } else {
+        old.entries.clone()
+    };
+    let (added, removed, mut changed) = compare(&old_entries, new_entries);
+    if old.dockerfile_digest != sha256(&new.dockerfile_contents) {
+        changed.push("(dockerfile)".to_string());
+    }
+    // Extra inputs are not part of the snapshot; the new hash's own manifest has them.
+    if let Some(current) = &current {
+        let before: BTreeMap<_, _> = old.inputs.iter().cloned().collect();
+        let after: BTreeMap<_, _> = current.inputs.iter().cloned().collect();
+        let names: std::collections::BTreeSet<&String> =
+            before.keys().chain(after.keys()).collect();
+        for name in names {
+            if before.get(name) != after.get(name) {
+                changed.push(format!("(input) {name}"));
+            }
+        }
+    }
+    Explanation::Changes {
+        added,
+        removed,
+        changed,
+    }
+}
+
+/// A format 1 manifest lists every kept file: keep those the new hash covers, and those gone
+/// from the tree altogether (really removed), so unread files do not show as removed.
+fn comparable_legacy_entries(old: &[Entry], covered: &[Entry], tree: &[Entry]) -> Vec<Entry> {
+    let has = |set: &[Entry], p: &str| set.binary_search_by(|e| e.path.as_str().cmp(p)).is_ok();
+    old.iter()
+        .filter(|e| has(covered, &e.path) || !has(tree, &e.path))
+        .cloned()
+        .collect()
+}
+
+/// (added, removed, changed) paths between two sorted entry lists.
+fn compare(a: &[Entry], b: &[Entry]) -> (Vec<String>, Vec<String>, Vec<String>) {
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
-    let (a, b) = (&old.entries, &new.entries);
     while i < a.len() || j < b.len() {
         match (a.get(i), b.get(j)) {
             (Some(x), Some(y)) if x.path == y.path => {
@@ -179,26 +235,7 @@ pub fn explain(old_hash: &str, new: &ContextSnapshot, cache_dir: Option<&Path>) 
             (None, None) => break,
         }
     }
-    if old.dockerfile_digest != sha256(&new.dockerfile_contents) {
-        changed.push("(dockerfile)".to_string());
-    }
-    // Extra inputs are not part of the snapshot; the new hash's own manifest has them.
-    if let Some(current) = load(&cache_dir, &new.hash) {
-        let before: BTreeMap<_, _> = old.inputs.iter().cloned().collect();
-        let after: BTreeMap<_, _> = current.inputs.iter().cloned().collect();
-        let names: std::collections::BTreeSet<&String> =
-            before.keys().chain(after.keys()).collect();
-        for name in names {
-            if before.get(name) != after.get(name) {
-                changed.push(format!("(input) {name}"));
-            }
-        }
-    }
-    Explanation::Changes {
-        added,
-        removed,
-        changed,
-    }
+    (added, removed, changed)
 }
 
 #[cfg(test)]
@@ -207,6 +244,7 @@ mod tests {
 
     fn sample() -> Manifest {
         Manifest {
+            legacy: false,
             dockerfile_digest: [3; 32],
             inputs: vec![("platform".into(), "linux/amd64".into())],
             entries: vec![
@@ -235,6 +273,15 @@ mod tests {
     #[test]
     fn round_trip() {
         let m = sample();
+        assert_eq!(decode(&encode(&m)), Some(m));
+    }
+
+    #[test]
+    fn legacy_manifests_still_decode() {
+        let m = Manifest {
+            legacy: true,
+            ..sample()
+        };
         assert_eq!(decode(&encode(&m)), Some(m));
     }
 

@@ -1,10 +1,11 @@
 //! Build context engine: which files `COPY .` would see (Docker's .dockerignore
-//! rules), a content hash of them that never goes stale, a per-hash manifest to
-//! explain rebuilds, and a deterministic tar stream of exactly those files.
-//! Knows nothing about Docker's API or gRPC.
+//! rules), which of them a build can read (the paths the Dockerfile names, given
+//! by the caller as [`ContextReads`]), a content hash of exactly those that never
+//! goes stale, a per-hash manifest to explain rebuilds, and a deterministic tar
+//! stream of the files the hash covers. Knows nothing about Docker's API, the
+//! Dockerfile grammar or gRPC.
 
 mod archive;
-mod cli;
 mod digest;
 mod error;
 mod goclean;
@@ -13,18 +14,21 @@ mod ignorefile;
 mod manifest;
 mod matcher;
 mod pattern;
+mod select;
 mod snapshot;
 mod statcache;
+mod transfer;
+mod tree;
 mod walk;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use archive::tar_stream;
-pub use cli::run_cli;
 pub use error::ContextError;
 pub use manifest::explain;
 pub use snapshot::{snapshot, snapshot_async, snapshot_with};
+pub use transfer::{fsutil_order, transfer_set, TransferFilter};
 
 /// Where the Dockerfile comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +47,73 @@ pub struct ContextRequest {
     /// The Dockerfile; its content enters the hash wherever it lives.
     pub dockerfile: DockerfileSource,
     /// Further inputs that must change the hash (build args, platform, ...), as (name, value).
+    /// These are the inputs hash format 1 knew; see `pins` for the newer ones.
     pub extra_inputs: Vec<(String, String)>,
+    /// Inputs that only the current hash format covers (base image digests, image contexts).
+    pub pins: Vec<(String, String)>,
     /// Stat cache and manifest directory; `None` means [`default_cache_dir`].
     pub cache_dir: Option<PathBuf>,
+    /// What the build can read from `dir`.
+    pub reads: ContextReads,
+    /// Further local directories the build reads by name (`--build-context name=dir`).
+    pub named: Vec<NamedRequest>,
+}
+
+impl ContextRequest {
+    /// A request for `dir` and `dockerfile` that treats the whole context as read, with no
+    /// further inputs and the default cache directory.
+    pub fn new(dir: impl Into<PathBuf>, dockerfile: DockerfileSource) -> Self {
+        ContextRequest {
+            dir: dir.into(),
+            dockerfile,
+            extra_inputs: Vec::new(),
+            pins: Vec::new(),
+            cache_dir: None,
+            reads: ContextReads::whole("no Dockerfile analysis was asked for"),
+            named: Vec::new(),
+        }
+    }
+}
+
+/// A named local directory context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRequest {
+    /// The name the Dockerfile uses (`FROM name`, `COPY --from=name`).
+    pub name: String,
+    /// The directory; its own `.dockerignore` applies.
+    pub dir: PathBuf,
+    /// What the build reads from it.
+    pub reads: ContextReads,
+}
+
+/// Which paths of a context a build can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextReads {
+    /// Everything `.dockerignore` keeps, for these reasons (e.g. "line 3: COPY . /app").
+    Whole(Vec<String>),
+    /// Only these paths (and what lies below them), with fsutil's follow-path semantics:
+    /// symlinks on the way are followed, wildcards match one path component.
+    Paths(Vec<ReadPath>),
+}
+
+impl ContextReads {
+    /// The whole context, for one reason.
+    pub fn whole(reason: impl Into<String>) -> Self {
+        ContextReads::Whole(vec![reason.into()])
+    }
+}
+
+/// One path a build reads from a context (a COPY/ADD source or a bind mount source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPath {
+    /// Relative, cleaned, `/`-separated; may hold `*`, `?` and `[...]` wildcards.
+    pub path: String,
+    /// Patterns excluded from what this source copies (COPY --exclude), relative to the context.
+    pub excludes: Vec<String>,
+    /// Whether the build fails when nothing matches (true for paths without wildcards).
+    pub must_exist: bool,
+    /// Where the read comes from, for messages: e.g. `line 7: COPY src/ /app/`.
+    pub origin: String,
 }
 
 /// What a context entry is, as far as the hash and the archive care.
@@ -81,20 +149,50 @@ pub struct Entry {
 /// The result of snapshotting a context.
 #[derive(Debug, Clone)]
 pub struct ContextSnapshot {
-    /// 64 lowercase hex characters; equal trees give equal hashes on any machine.
+    /// 64 lowercase hex characters; equal inputs give equal hashes on any machine.
     pub hash: String,
-    /// Number of regular files.
+    /// The hash that format 1 (every file `.dockerignore` keeps, no pins) gives for the same
+    /// files and inputs: lets an upgraded provider recognise images hashed by an older one.
+    pub legacy_hash: String,
+    /// Number of regular files the build can read (in `used`).
     pub files: u64,
-    /// Total size of the regular files.
+    /// Total size of those files.
     pub bytes: u64,
     /// Canonical context directory.
     pub root: PathBuf,
     /// Sorted by path; exactly what `COPY . /dest` sees (directories included).
     pub entries: Arc<Vec<Entry>>,
+    /// The entries the build can read (a subset of `entries`, sorted): what the hash covers.
+    pub used: Arc<Vec<Entry>>,
+    /// What the build was said to read, as given in the request.
+    pub reads: ContextReads,
+    /// The ignore file whose rules were applied, when one exists.
+    pub ignore_file: Option<PathBuf>,
     /// The Dockerfile's bytes.
     pub dockerfile_contents: Arc<Vec<u8>>,
-    /// The Dockerfile's path relative to `root` when it is inside the context and included.
+    /// The Dockerfile's absolute path when it is a file (None when inline).
+    pub dockerfile_path: Option<PathBuf>,
+    /// The Dockerfile's path relative to `root` when it is one of the `used` entries.
     pub dockerfile_in_context: Option<String>,
+    /// Named local directory contexts, sorted by name.
+    pub named: Vec<NamedSnapshot>,
+}
+
+/// A snapshot of one named local directory context.
+#[derive(Debug, Clone)]
+pub struct NamedSnapshot {
+    /// The name the Dockerfile uses.
+    pub name: String,
+    /// Canonical directory.
+    pub root: PathBuf,
+    /// Everything its `.dockerignore` keeps.
+    pub entries: Arc<Vec<Entry>>,
+    /// What the build can read from it.
+    pub used: Arc<Vec<Entry>>,
+    /// What the build was said to read.
+    pub reads: ContextReads,
+    /// Its ignore file, when one exists.
+    pub ignore_file: Option<PathBuf>,
 }
 
 /// Answer to "why did this context's hash change?".

@@ -1,22 +1,18 @@
-//! Snapshot orchestration: resolve inputs, read the ignore rules, walk, reuse
-//! or compute digests, hash, and record the cache and manifest.
+//! Snapshot orchestration: read the Dockerfile, walk and digest each context tree, select what
+//! the build can read, hash it, and record the manifest that explains the hash later.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
-use super::digest::{hash_file, sha256};
-use super::ignorefile::read_patterns;
+use super::digest::sha256;
+use super::hashfmt::{context_hash, legacy_context_hash, HashedContexts};
 use super::manifest::{self, Manifest};
-use super::matcher::Matcher;
-use super::statcache::{now_ns, StatCache};
-use super::walk::{walk, Item, ItemKind};
+use super::select::select;
+use super::tree::{snapshot_tree, Tree};
 use super::{
     cache_dir_of, ContextError, ContextRequest, ContextSnapshot, DockerfileSource, Entry,
-    EntryKind, SnapshotOptions,
+    EntryKind, NamedSnapshot, SnapshotOptions,
 };
 
 /// Snapshots a build context with the default options. Blocking: call it
@@ -37,7 +33,6 @@ pub fn snapshot_with(
     req: &ContextRequest,
     opts: &SnapshotOptions,
 ) -> Result<ContextSnapshot, ContextError> {
-    let scan_start = now_ns();
     // IMAGEBUILD_CONTEXT_TIMING=1 prints phase timings to stderr (Pulumi's
     // debug log), to see where a slow `preview` spends its time.
     let timing = std::env::var_os("IMAGEBUILD_CONTEXT_TIMING").is_some();
@@ -50,44 +45,114 @@ pub fn snapshot_with(
             );
         }
     };
-    let root = canonical_root(&req.dir)?;
-    let (dockerfile_contents, dockerfile_path) = read_dockerfile(&req.dockerfile)?;
-    let (ignore_path, lines) = read_ignore_rules(&root, dockerfile_path.as_deref())?;
-    let matcher = Matcher::new(&lines, opts.dialect).map_err(|e| ContextError::BadPattern {
-        path: ignore_path.clone(),
-        pattern: e.pattern,
-        reason: e.reason,
-    })?;
-
-    let mut items = walk(&root, &matcher, &ignore_path)?;
-    lap("walk");
-    items.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    lap("sort");
-
+    let dockerfile_path = match &req.dockerfile {
+        DockerfileSource::Path(p) => Some(std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        DockerfileSource::Inline(_) => None,
+    };
     let cache_dir = cache_dir_of(req.cache_dir.as_deref());
-    let mut cache = StatCache::load(&cache_dir, &root);
-    lap("cache load");
-    let entries = digest_items(&root, items, &mut cache, scan_start)?;
-    lap("digests");
-    // The cache and manifest only make later runs faster or explainable.
-    let _ = cache.save();
-    lap("cache save");
+    let main = snapshot_tree(
+        &req.dir,
+        dockerfile_path.as_deref(),
+        &cache_dir,
+        opts.dialect,
+        &lap,
+    )?;
+    let dockerfile_contents = read_dockerfile(&req.dockerfile, dockerfile_path.as_deref())?;
+    let used = select(&main, &req.reads)?;
+    let named = snapshot_named(req, &cache_dir, opts, &lap)?;
+    lap("select");
 
-    let mut inputs = req.extra_inputs.clone();
+    let mut legacy_inputs = req.extra_inputs.clone();
+    legacy_inputs.sort();
+    let legacy_hash = legacy_context_hash(&main.entries, &dockerfile_contents, &legacy_inputs);
+    let mut inputs = legacy_inputs;
+    inputs.extend(req.pins.iter().cloned());
     inputs.sort();
-    let hash = super::hashfmt::context_hash(&entries, &dockerfile_contents, &inputs);
+    let hashed = HashedContexts {
+        main: &used,
+        named: named
+            .iter()
+            .map(|n| (n.name.as_str(), n.used.as_slice()))
+            .collect(),
+    };
+    let hash = context_hash(&hashed, &dockerfile_contents, &inputs);
+    lap("hash");
     let manifest = Manifest {
+        legacy: false,
         dockerfile_digest: sha256(&dockerfile_contents),
         inputs,
-        entries,
+        entries: manifest_entries(&used, &named),
     };
-    lap("hash");
+    // The manifest only makes later runs explainable.
     let _ = manifest::store(&cache_dir, &hash, &manifest);
     lap("manifest");
-    let entries = manifest.entries;
+    Ok(assemble(
+        req,
+        main,
+        used,
+        named,
+        hash,
+        legacy_hash,
+        dockerfile_contents,
+        dockerfile_path,
+    ))
+}
 
+/// A named context before it is frozen into a [`NamedSnapshot`].
+struct NamedTree {
+    name: String,
+    tree: Tree,
+    used: Vec<Entry>,
+    reads: super::ContextReads,
+}
+
+fn snapshot_named(
+    req: &ContextRequest,
+    cache_dir: &Path,
+    opts: &SnapshotOptions,
+    lap: &dyn Fn(&str),
+) -> Result<Vec<NamedTree>, ContextError> {
+    let mut out = Vec::with_capacity(req.named.len());
+    for named in &req.named {
+        let tree = snapshot_tree(&named.dir, None, cache_dir, opts.dialect, lap)?;
+        let used = select(&tree, &named.reads)?;
+        out.push(NamedTree {
+            name: named.name.clone(),
+            tree,
+            used,
+            reads: named.reads.clone(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The manifest lists the main context's readable entries, then each named context's under
+/// `@name/`, so `explain` can name a changed file wherever it lives.
+fn manifest_entries(main: &[Entry], named: &[NamedTree]) -> Vec<Entry> {
+    let mut out = main.to_vec();
+    for n in named {
+        out.extend(n.used.iter().map(|e| Entry {
+            path: format!("@{}/{}", n.name, e.path),
+            kind: e.kind.clone(),
+        }));
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    req: &ContextRequest,
+    main: Tree,
+    used: Vec<Entry>,
+    named: Vec<NamedTree>,
+    hash: String,
+    legacy_hash: String,
+    dockerfile_contents: Vec<u8>,
+    dockerfile_path: Option<PathBuf>,
+) -> ContextSnapshot {
     let (mut files, mut bytes) = (0u64, 0u64);
-    for e in &entries {
+    for e in &used {
         if let EntryKind::File { size, .. } = e.kind {
             files += 1;
             bytes += size;
@@ -95,141 +160,51 @@ pub fn snapshot_with(
     }
     let dockerfile_in_context = dockerfile_path
         .as_deref()
-        .and_then(|p| relative_inside(&root, p))
-        .filter(|rel| {
-            entries
-                .binary_search_by(|e| e.path.as_str().cmp(rel))
-                .is_ok()
-        });
-    Ok(ContextSnapshot {
+        .and_then(|p| relative_inside(&main.root, p))
+        .filter(|rel| used.binary_search_by(|e| e.path.as_str().cmp(rel)).is_ok());
+    let named = named
+        .into_iter()
+        .map(|n| NamedSnapshot {
+            name: n.name,
+            root: n.tree.root,
+            entries: Arc::new(n.tree.entries),
+            used: Arc::new(n.used),
+            reads: n.reads,
+            ignore_file: n.tree.ignore_file,
+        })
+        .collect();
+    ContextSnapshot {
         hash,
+        legacy_hash,
         files,
         bytes,
-        root,
-        entries: Arc::new(entries),
+        root: main.root,
+        entries: Arc::new(main.entries),
+        used: Arc::new(used),
+        reads: req.reads.clone(),
+        ignore_file: main.ignore_file,
         dockerfile_contents: Arc::new(dockerfile_contents),
+        dockerfile_path,
         dockerfile_in_context,
-    })
-}
-
-fn canonical_root(dir: &Path) -> Result<PathBuf, ContextError> {
-    let root = fs::canonicalize(dir).map_err(|source| ContextError::ContextDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    if !root.is_dir() {
-        return Err(ContextError::NotADirectory {
-            path: dir.to_path_buf(),
-        });
+        named,
     }
-    Ok(root)
 }
 
-/// Reads the Dockerfile; for a file also returns its absolute path.
-fn read_dockerfile(src: &DockerfileSource) -> Result<(Vec<u8>, Option<PathBuf>), ContextError> {
-    match src {
-        DockerfileSource::Inline(text) => Ok((text.clone().into_bytes(), None)),
-        DockerfileSource::Path(path) => {
-            let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            let contents = fs::read(&abs).map_err(|source| ContextError::Dockerfile {
-                path: abs.clone(),
+/// Reads the Dockerfile's bytes (`abs` is its absolute path when it is a file).
+fn read_dockerfile(src: &DockerfileSource, abs: Option<&Path>) -> Result<Vec<u8>, ContextError> {
+    match (src, abs) {
+        (DockerfileSource::Path(_), Some(abs)) => {
+            fs::read(abs).map_err(|source| ContextError::Dockerfile {
+                path: abs.to_path_buf(),
                 source,
-            })?;
-            Ok((contents, Some(abs)))
+            })
         }
+        (DockerfileSource::Path(p), None) => Err(ContextError::Dockerfile {
+            path: p.clone(),
+            source: std::io::Error::other("no absolute path"),
+        }),
+        (DockerfileSource::Inline(text), _) => Ok(text.clone().into_bytes()),
     }
-}
-
-/// Picks `<Dockerfile>.dockerignore` next to the Dockerfile if it exists,
-/// else `<context>/.dockerignore`, and returns its path and pattern lines.
-fn read_ignore_rules(
-    root: &Path,
-    dockerfile: Option<&Path>,
-) -> Result<(PathBuf, Vec<String>), ContextError> {
-    let mut candidates = Vec::new();
-    if let Some(df) = dockerfile {
-        if let Some(name) = df.file_name() {
-            let mut name = name.to_os_string();
-            name.push(".dockerignore");
-            candidates.push(df.with_file_name(name));
-        }
-    }
-    candidates.push(root.join(".dockerignore"));
-    for path in candidates {
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| ContextError::IgnoreFile {
-                    path: path.clone(),
-                    reason: "it is not valid UTF-8".to_string(),
-                })?;
-                let lines = read_patterns(&text);
-                return Ok((path, lines));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(ContextError::IgnoreFile {
-                    path,
-                    reason: e.to_string(),
-                })
-            }
-        }
-    }
-    Ok((root.join(".dockerignore"), Vec::new()))
-}
-
-/// Turns walk items into entries, reusing cached digests and hashing the rest in parallel.
-fn digest_items(
-    root: &Path,
-    items: Vec<Item>,
-    cache: &mut StatCache,
-    scan_start: i64,
-) -> Result<Vec<Entry>, ContextError> {
-    let mut entries = Vec::with_capacity(items.len());
-    let mut pending = Vec::new();
-    for item in items {
-        let kind = match item.kind {
-            ItemKind::Dir => EntryKind::Dir,
-            ItemKind::Symlink(target) => EntryKind::Symlink { target },
-            ItemKind::File(st) => match cache.lookup(&item.path, &st) {
-                Some(digest) => EntryKind::File {
-                    exec: st.exec,
-                    size: st.size,
-                    digest,
-                },
-                None => {
-                    pending.push((entries.len(), st));
-                    EntryKind::Dir // placeholder, replaced below
-                }
-            },
-        };
-        entries.push(Entry {
-            path: item.path,
-            kind,
-        });
-    }
-    // Largest first so that the last busy core is not stuck with a big file.
-    pending.sort_unstable_by_key(|p| std::cmp::Reverse(p.1.size));
-    let results: Vec<_> = pending
-        .par_iter()
-        .with_max_len(1)
-        .map(|(idx, st)| {
-            let path = root.join(&entries[*idx].path);
-            let hashed =
-                hash_file(&path, st).map_err(|source| ContextError::Unreadable { path, source })?;
-            Ok((*idx, *st, hashed))
-        })
-        .collect::<Result<_, ContextError>>()?;
-    for (idx, st, hashed) in results {
-        if hashed.stable {
-            cache.record(&entries[idx].path, &st, hashed.digest, scan_start);
-        }
-        entries[idx].kind = EntryKind::File {
-            exec: st.exec,
-            size: hashed.size,
-            digest: hashed.digest,
-        };
-    }
-    Ok(entries)
 }
 
 /// `path` relative to `root` if it lies inside it (both made canonical first).

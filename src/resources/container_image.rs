@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 pub const TOKEN: &str = "imagebuild:index:ContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 15] = [
+pub const INPUT_NAMES: [&str; 16] = [
     "context",
     "dockerfile",
     "dockerfileInline",
@@ -29,6 +29,7 @@ pub const INPUT_NAMES: [&str; 15] = [
     "target",
     "platform",
     "labels",
+    "contexts",
     "tags",
     "secrets",
     "cacheFrom",
@@ -173,9 +174,10 @@ pub async fn create(
     };
     let snap = services
         .snapshots
-        .get(&image.build.context_request())
+        .get(&image.build.plan_request())
         .await
-        .map_err(ResourceError::Failed)?;
+        .map_err(|f| ResourceError::Failed(f.reason))?
+        .snapshot;
     if preview {
         return Ok(Created {
             id: String::new(),

@@ -27,13 +27,14 @@ use tokio::time::Instant;
 pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 19] = [
+pub const INPUT_NAMES: [&str; 20] = [
     "context",
     "dockerfile",
     "dockerfileInline",
     "buildArgs",
     "target",
     "platform",
+    "contexts",
     "repository",
     "registryAuth",
     "contextBucket",
@@ -282,9 +283,10 @@ pub async fn create(
         Some(i) => Some(
             services
                 .snapshots
-                .get(&i.build.context_request())
+                .get(&i.build.plan_request())
                 .await
-                .map_err(ResourceError::Failed)?,
+                .map_err(|f| ResourceError::Failed(f.reason))?
+                .snapshot,
         ),
         None => None,
     };
@@ -629,8 +631,14 @@ mod tests {
             bytes: 1,
             root: "ctx".into(),
             entries: Arc::new(Vec::new()),
+            used: Arc::new(Vec::new()),
+            legacy_hash: "cd".repeat(32),
+            reads: crate::context::ContextReads::whole("test"),
+            ignore_file: None,
             dockerfile_contents: Arc::new(Vec::new()),
+            dockerfile_path: None,
             dockerfile_in_context: None,
+            named: Vec::new(),
         };
         let mut news = PropertyMap::new();
         news.insert("context".into(), Value::Secret(Box::new("ctx".into())));

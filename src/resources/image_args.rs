@@ -2,14 +2,15 @@
 
 use super::inputs::{Failure, Field, InputReader};
 use super::{CheckResult, Services};
-use crate::context::{ContextRequest, DockerfileSource};
+use crate::context::DockerfileSource;
+use crate::plan::{NamedContextSource, PlanRequest};
 use crate::registry::BasicCredentials;
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Input names read by [`read_build_inputs`].
-pub const BUILD_INPUT_NAMES: [&str; 7] = [
+pub const BUILD_INPUT_NAMES: [&str; 8] = [
     "context",
     "dockerfile",
     "dockerfileInline",
@@ -17,6 +18,7 @@ pub const BUILD_INPUT_NAMES: [&str; 7] = [
     "target",
     "platform",
     "labels",
+    "contexts",
 ];
 
 /// The inputs that decide what is built (and so enter the context hash).
@@ -34,43 +36,31 @@ pub struct BuildInputs {
     pub platform: String,
     /// Image labels.
     pub labels: BTreeMap<String, String>,
+    /// Named contexts (`--build-context name=...`).
+    pub contexts: BTreeMap<String, NamedContextSource>,
+    /// Hash cache directory (the provider's `cacheDir`); None = the default.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl BuildInputs {
-    /// The context engine request: every input that changes the image enters the hash.
-    pub fn context_request(&self) -> ContextRequest {
-        let mut extra = vec![("platform".to_string(), self.platform.clone())];
-        if let Some(target) = &self.target {
-            extra.push(("target".to_string(), target.clone()));
-        }
-        extra.extend(
-            self.build_args
-                .iter()
-                .map(|(k, v)| (format!("buildArg:{k}"), v.clone())),
-        );
-        extra.extend(
-            self.labels
-                .iter()
-                .map(|(k, v)| (format!("label:{k}"), v.clone())),
-        );
-        ContextRequest {
-            dir: self.context.clone(),
+    /// The build plan request: every input that changes the image enters the hash.
+    pub fn plan_request(&self) -> PlanRequest {
+        PlanRequest {
+            context: self.context.clone(),
             dockerfile: self.dockerfile.clone(),
-            extra_inputs: extra,
-            cache_dir: None,
+            build_args: self.build_args.clone(),
+            target: self.target.clone(),
+            platform: self.platform.clone(),
+            labels: self.labels.clone(),
+            contexts: self.contexts.clone(),
+            cache_dir: self.cache_dir.clone(),
         }
     }
 }
 
 /// The platform of the machine running the provider, as Docker names it.
 pub fn default_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    };
-    format!("linux/{arch}")
+    crate::plan::host_platform()
 }
 
 /// Reads and validates the build inputs; `None` when some are not known yet or invalid
@@ -83,6 +73,7 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
     let target = r.string("target");
     let platform = r.string("platform");
     let labels = r.string_map("labels");
+    let contexts = read_named_contexts(r);
 
     for name in r.secret_entries("buildArgs") {
         r.fail(
@@ -138,7 +129,33 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
         },
         platform: platform.or_default_known(default_platform())?,
         labels: labels.or_default_known(BTreeMap::new())?,
+        contexts: contexts?,
+        cache_dir: None,
     })
+}
+
+/// Reads `contexts` ({name: directory | "docker-image://REF"}); `None` while unknown.
+fn read_named_contexts(r: &mut InputReader) -> Option<BTreeMap<String, NamedContextSource>> {
+    let raw = r.string_map("contexts").or_default_known(BTreeMap::new())?;
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        if name.is_empty() || name.chars().any(char::is_whitespace) {
+            r.fail(
+                "contexts",
+                format!(
+                    "named context {name:?} needs a name without spaces, as `FROM name` uses it"
+                ),
+            );
+            continue;
+        }
+        match NamedContextSource::parse(&value) {
+            Ok(source) => {
+                out.insert(name, source);
+            }
+            Err(reason) => r.fail(format!("contexts.{name}"), reason),
+        }
+    }
+    Some(out)
 }
 
 /// Completes Check for an image resource: fills `defaults` (and the platform), stores secrets
@@ -159,13 +176,13 @@ pub async fn finish_check(
     }
     mark_secret_inputs(&mut checked);
     if let (Some(build), true) = (build, failures.is_empty()) {
-        match services.snapshots.get(&build.context_request()).await {
-            Ok(snap) => {
-                checked.insert("contextHash".into(), snap.hash.clone().into());
+        match services.snapshots.get(&build.plan_request()).await {
+            Ok(plan) => {
+                checked.insert("contextHash".into(), plan.snapshot.hash.clone().into());
             }
-            Err(reason) => failures.push(Failure {
-                property: "context".into(),
-                reason,
+            Err(failure) => failures.push(Failure {
+                property: failure.property,
+                reason: failure.reason,
             }),
         }
     }
@@ -374,23 +391,6 @@ mod tests {
         assert!(validate_tag("v1.2-rc_3").is_ok());
         assert!(validate_tag("-x").is_err());
         assert!(validate_tag("a/b").is_err());
-    }
-
-    #[test]
-    fn hash_inputs_include_platform_target_args_labels() {
-        let b = BuildInputs {
-            context: "ctx".into(),
-            dockerfile: DockerfileSource::Inline("FROM scratch".into()),
-            build_args: [("A".to_string(), "1".to_string())].into(),
-            target: Some("final".into()),
-            platform: "linux/arm64".into(),
-            labels: [("team".to_string(), "x".to_string())].into(),
-        };
-        let extra = b.context_request().extra_inputs;
-        assert!(extra.contains(&("platform".into(), "linux/arm64".into())));
-        assert!(extra.contains(&("target".into(), "final".into())));
-        assert!(extra.contains(&("buildArg:A".into(), "1".into())));
-        assert!(extra.contains(&("label:team".into(), "x".into())));
     }
 
     #[test]

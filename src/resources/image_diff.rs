@@ -5,7 +5,7 @@ use super::image_args::read_build_inputs;
 use super::inputs::InputReader;
 use super::pushed_image;
 use super::{Call, Services};
-use crate::context::{explain, Explanation};
+use crate::context::{explain, ContextSnapshot, Explanation};
 use crate::values::{PropertyMap, Value};
 
 /// Inputs whose change replaces the image (a new repository or platform is a new artifact).
@@ -35,45 +35,69 @@ pub async fn diff_image(
         .filter(|n| !NEVER_DIFF.contains(n))
         .collect();
     let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
-    diff_context_hash(services, call, olds, news, &mut result).await;
+    diff_context_hash(
+        services,
+        call,
+        stored_hash(olds, old_inputs),
+        news,
+        &mut result,
+    )
+    .await;
     result
+}
+
+/// The hash the state records: the last checked inputs' (which an upgrade may have renewed
+/// quietly, see [`is_legacy_of_same_files`]), else the outputs'.
+fn stored_hash(olds: &PropertyMap, old_inputs: &PropertyMap) -> Option<String> {
+    pushed_image::text(old_inputs, "contextHash")
+        .or_else(|| pushed_image::text(olds, "contextHash"))
 }
 
 /// Records a changed (or not yet known) context hash, and tells the user which files changed.
 async fn diff_context_hash(
     services: &Services,
     call: &Call,
-    olds: &PropertyMap,
+    old_hash: Option<String>,
     news: &PropertyMap,
     result: &mut DiffResult,
 ) {
-    let old_hash = pushed_image::text(olds, "contextHash");
     match news.get("contextHash").map(Value::reveal) {
         Some(Value::String(new_hash)) if Some(new_hash.as_str()) != old_hash.as_deref() => {
-            result.record("contextHash", DiffKind::Update, false);
-            if let Some(old_hash) = &old_hash {
-                report_changed_files(services, call, news, old_hash).await;
+            let Some(old_hash) = &old_hash else {
+                result.record("contextHash", DiffKind::Update, false);
+                return;
+            };
+            let Some(snap) = current_snapshot(services, news).await else {
+                result.record("contextHash", DiffKind::Update, false);
+                return;
+            };
+            if is_legacy_of_same_files(&snap, old_hash) {
+                return;
             }
+            result.record("contextHash", DiffKind::Update, false);
+            report_changed_files(call, &snap, old_hash);
         }
         Some(Value::String(_)) => {}
         _ => result.record("contextHash", DiffKind::Update, false),
     }
 }
 
-async fn report_changed_files(
-    services: &Services,
-    call: &Call,
-    news: &PropertyMap,
-    old_hash: &str,
-) {
+/// An image hashed by an older provider (format 1) whose files and inputs are unchanged: the
+/// format 1 recipe over today's files still gives the stored hash. Diff then reports no change
+/// and the engine stores the checked inputs, with the current hash, in place of the old ones.
+fn is_legacy_of_same_files(snap: &ContextSnapshot, old_hash: &str) -> bool {
+    snap.legacy_hash == old_hash
+}
+
+async fn current_snapshot(services: &Services, news: &PropertyMap) -> Option<ContextSnapshot> {
     let mut r = InputReader::new(news);
-    let Some(build) = read_build_inputs(&mut r) else {
-        return;
-    };
-    let Ok(snap) = services.snapshots.get(&build.context_request()).await else {
-        return;
-    };
-    let text = match explain(old_hash, &snap, None) {
+    let build = read_build_inputs(&mut r)?;
+    let plan = services.snapshots.get(&build.plan_request()).await.ok()?;
+    Some(plan.snapshot)
+}
+
+fn report_changed_files(call: &Call, snap: &ContextSnapshot, old_hash: &str) {
+    let text = match explain(old_hash, snap, None) {
         Explanation::Changes {
             added,
             removed,

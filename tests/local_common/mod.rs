@@ -80,10 +80,9 @@ pub fn snapshot(
         None => DockerfileSource::Inline(dockerfile.to_string()),
     };
     imagebuild::context::snapshot(&ContextRequest {
-        dir: PathBuf::from(root),
-        dockerfile: source,
         extra_inputs: vec![("test-salt".into(), salt.into())],
         cache_dir: Some(std::env::temp_dir().join("imagebuild-local-tests-cache")),
+        ..ContextRequest::new(PathBuf::from(root), source)
     })
     .unwrap_or_else(|e| panic!("snapshot of {}: {e}", root.display()))
 }

@@ -121,10 +121,9 @@ pub async fn snapshot_of(dir: &Path, inline_dockerfile: Option<&str>) -> Context
         None => DockerfileSource::Path(dir.join("Dockerfile")),
     };
     snapshot_async(ContextRequest {
-        dir: dir.to_path_buf(),
-        dockerfile,
         extra_inputs: Vec::new(),
         cache_dir: Some(std::env::temp_dir().join("imagebuild-remote-tests-cache")),
+        ..ContextRequest::new(dir.to_path_buf(), dockerfile)
     })
     .await
     .expect("context snapshot")

@@ -1,0 +1,51 @@
+//! From the Dockerfile analysis to what the context engine hashes.
+
+use crate::context::{ContextReads, ReadPath};
+use crate::dockerfile::{Analysis, Reads};
+
+/// The context engine's view of one context's reads.
+pub(super) fn context_reads(reads: &Reads) -> ContextReads {
+    match reads {
+        Reads::Whole(reasons) => ContextReads::Whole(
+            reasons
+                .iter()
+                .map(|r| {
+                    if r.line == 0 {
+                        r.why.clone()
+                    } else {
+                        format!("line {}: {}: {}", r.line, r.instruction, r.why)
+                    }
+                })
+                .collect(),
+        ),
+        Reads::Paths(paths) => ContextReads::Paths(
+            paths
+                .iter()
+                .map(|p| ReadPath {
+                    path: p.path.clone(),
+                    excludes: p.excludes.clone(),
+                    must_exist: p.must_exist,
+                    origin: format!("line {}: {}", p.line, p.instruction),
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Base images enter the hash by reference (their digests are added by the resolver).
+pub(super) fn image_pins(analysis: &Analysis) -> Vec<(String, String)> {
+    let mut pins: Vec<(String, String)> = analysis
+        .images
+        .iter()
+        .map(|i| {
+            let platform = i.platform.clone().unwrap_or_default();
+            (
+                format!("base:{}@{platform}", i.reference),
+                i.reference.clone(),
+            )
+        })
+        .collect();
+    pins.sort();
+    pins.dedup();
+    pins
+}
