@@ -1,0 +1,210 @@
+//! Oracle for the hash's read set: for hundreds of generated Dockerfile/context cases, every
+//! file a real BuildKit build copies out of the context (exported with `--output type=local`,
+//! identified by its content) must be in the set our plan hashes. Zero misses allowed. Also:
+//! a source BuildKit accepts must never be refused by our Check.
+//!
+//! Needs dockerd with BuildKit and `imagebuild-base/busybox:latest`; fails loudly otherwise.
+//! Knobs: IMAGEBUILD_READS_ORACLE_CASES (default 300), IMAGEBUILD_ORACLE_SEED.
+
+mod reads_gen;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use imagebuild::context::{DockerfileSource, EntryKind};
+use imagebuild::plan::{host_platform, make_plan, PlanRequest};
+use reads_gen::{gen_case, Case, Rng, BUSYBOX, MARK};
+
+const DOCKER: &str = "/usr/bin/docker";
+
+fn require_docker() {
+    let out = Command::new(DOCKER)
+        .args(["image", "inspect", "-f", "{{.Id}}", BUSYBOX])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {DOCKER}: {e}"));
+    assert!(
+        out.status.success(),
+        "{BUSYBOX} missing or dockerd unreachable ({}): run scripts/setup.sh",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+/// The context paths a real build copied: read from the exported files' contents.
+fn buildkit_reads(case: &Case, out: &Path) -> Result<BTreeSet<String>, String> {
+    let mut cmd = Command::new(DOCKER);
+    cmd.env("DOCKER_BUILDKIT", "1")
+        .args(["build", "-q", "--output"])
+        .arg(format!("type=local,dest={}", out.display()))
+        .arg("-f")
+        .arg(&case.dockerfile);
+    for (k, v) in &case.build_args {
+        cmd.arg("--build-arg").arg(format!("{k}={v}"));
+    }
+    if let Some(t) = &case.target {
+        cmd.args(["--target", t]);
+    }
+    let done = cmd.arg(&case.ctx).output().map_err(|e| e.to_string())?;
+    if !done.status.success() {
+        return Err(String::from_utf8_lossy(&done.stderr).into_owned());
+    }
+    let mut reads = BTreeSet::new();
+    collect(out, &mut reads);
+    Ok(reads)
+}
+
+fn collect(dir: &Path, reads: &mut BTreeSet<String>) {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in listing.flatten() {
+        let ty = e.file_type().unwrap();
+        if ty.is_dir() {
+            collect(&e.path(), reads);
+        } else if ty.is_file() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if let Some(rest) = text.strip_prefix(MARK) {
+                reads.insert(rest.lines().next().unwrap_or_default().to_string());
+            }
+        }
+    }
+}
+
+fn our_plan(case: &Case, cache: &Path) -> Result<BTreeSet<String>, String> {
+    let req = PlanRequest {
+        context: case.ctx.clone(),
+        dockerfile: DockerfileSource::Path(case.dockerfile.clone()),
+        build_args: case.build_args.clone(),
+        target: case.target.clone(),
+        platform: host_platform(),
+        labels: Default::default(),
+        contexts: Default::default(),
+        cache_dir: Some(cache.to_path_buf()),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plan = rt.block_on(make_plan(&req)).map_err(|e| e.to_string())?;
+    Ok(plan
+        .snapshot
+        .used
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::File { .. }))
+        .map(|e| e.path.clone())
+        .collect())
+}
+
+enum Outcome {
+    Agree,
+    Miss(String),
+    BothRefuse,
+    WeAcceptTheyRefuse,
+}
+
+fn run_case(case: &Case, tmp: &Path) -> Outcome {
+    let out = tmp.join(format!("out{}", case.id));
+    let theirs = buildkit_reads(case, &out);
+    let ours = our_plan(case, &tmp.join("cache"));
+    match (theirs, ours) {
+        (Ok(read), Ok(used)) => {
+            let missed: Vec<&String> = read.iter().filter(|p| !used.contains(*p)).collect();
+            if missed.is_empty() {
+                Outcome::Agree
+            } else {
+                Outcome::Miss(format!(
+                    "case {}: BuildKit read {missed:?}, not in our set {used:?}\n{}",
+                    case.id, case.text
+                ))
+            }
+        }
+        (Ok(read), Err(e)) => Outcome::Miss(format!(
+            "case {}: our plan refused ({e}) a build BuildKit accepted (read {read:?})\n{}",
+            case.id, case.text
+        )),
+        (Err(_), Err(_)) => Outcome::BothRefuse,
+        (Err(e), Ok(_)) => {
+            if std::env::var_os("IMAGEBUILD_ORACLE_VERBOSE").is_some() {
+                eprintln!(
+                    "case {} refused by BuildKit only: {}\n{}",
+                    case.id,
+                    e.lines().rev().take(3).collect::<Vec<_>>().join(" | "),
+                    case.text
+                );
+            }
+            Outcome::WeAcceptTheyRefuse
+        }
+    }
+}
+
+#[test]
+fn every_path_buildkit_copies_is_hashed() {
+    require_docker();
+    let cases: usize = std::env::var("IMAGEBUILD_READS_ORACLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let seed = std::env::var("IMAGEBUILD_ORACLE_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5EED_0F_u64);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = Rng(seed);
+    let generated: Vec<Case> = (0..cases)
+        .map(|id| gen_case(&mut rng, id, tmp.path()))
+        .collect();
+    let next = Mutex::new(generated.iter());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| loop {
+                let Some(case) = next.lock().unwrap().next() else {
+                    return;
+                };
+                let outcome = run_case(case, tmp.path());
+                results.lock().unwrap().push(outcome);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    let agree = results
+        .iter()
+        .filter(|o| matches!(o, Outcome::Agree))
+        .count();
+    let both = results
+        .iter()
+        .filter(|o| matches!(o, Outcome::BothRefuse))
+        .count();
+    let lenient = results
+        .iter()
+        .filter(|o| matches!(o, Outcome::WeAcceptTheyRefuse))
+        .count();
+    let misses: Vec<&String> = results
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Miss(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "reads oracle: {} cases: {agree} built and covered, {both} refused by both, \
+         {lenient} accepted by Check but failed in BuildKit, {} misses",
+        results.len(),
+        misses.len()
+    );
+    assert!(
+        agree >= cases * 2 / 5,
+        "too few cases built ({agree} of {cases}): the generator no longer exercises the oracle"
+    );
+    assert!(
+        misses.is_empty(),
+        "{}",
+        misses
+            .iter()
+            .take(5)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+}
