@@ -110,11 +110,36 @@ pub(crate) async fn image_id(
         #[serde(rename = "Id")]
         id: String,
     }
+    let Some(bytes) = inspect_image(addr, prefix, reference).await? else {
+        return Err(LocalError::Daemon {
+            host: addr.display.clone(),
+            what: format!("inspect {reference}"),
+            detail: "HTTP 404 Not Found: no such image".into(),
+        });
+    };
+    let i: Inspect = serde_json::from_slice(&bytes).map_err(|e| LocalError::Daemon {
+        host: addr.display.clone(),
+        what: format!("inspect {reference}"),
+        detail: e.to_string(),
+    })?;
+    Ok(i.id)
+}
+
+/// GET `/images/{reference}/json`: the raw inspect document, `None` when the daemon has no such image.
+pub(crate) async fn inspect_image(
+    addr: &DaemonAddr,
+    prefix: &str,
+    reference: &str,
+) -> Result<Option<bytes::Bytes>, LocalError> {
     let req = http::Request::get(format!("{prefix}/images/{}/json", encode(reference)))
         .header("Host", "docker")
         .body(empty())
         .map_err(|e| LocalError::Invalid(e.to_string()))?;
     let (resp, _g) = addr.request(req).await?;
+    if resp.status() == http::StatusCode::NOT_FOUND {
+        let _ = body_text(resp).await;
+        return Ok(None);
+    }
     if !resp.status().is_success() {
         let s = resp.status();
         return Err(LocalError::Daemon {
@@ -129,10 +154,5 @@ pub(crate) async fn image_id(
         .await
         .map_err(|e| addr.unreachable(e))?
         .to_bytes();
-    let i: Inspect = serde_json::from_slice(&bytes).map_err(|e| LocalError::Daemon {
-        host: addr.display.clone(),
-        what: format!("inspect {reference}"),
-        detail: e.to_string(),
-    })?;
-    Ok(i.id)
+    Ok(Some(bytes))
 }

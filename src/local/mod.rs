@@ -18,6 +18,7 @@ mod context_body;
 mod daemon;
 mod engine;
 mod error;
+mod image;
 mod limiter;
 mod progress;
 mod push;
@@ -30,6 +31,7 @@ pub use context_body::{dockerfile_in_tar, INJECTED_DOCKERFILE};
 pub use daemon::DEFAULT_DOCKER_HOST;
 pub use engine::LocalEngine;
 pub use error::LocalError;
+pub use image::{local_image, LocalImage};
 pub use limiter::{Limiter, Permit};
 pub use types::{BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published};
 

@@ -7,6 +7,7 @@ use reqwest::{Method, StatusCode};
 use sha2::Digest as _;
 use tokio::sync::Mutex;
 
+use super::blob_cache::BlobCache;
 use super::credentials::{self, ResolvedCredentials};
 use super::name::is_insecure_host;
 use super::{ImageName, RegistryConfig, RegistryError};
@@ -25,6 +26,7 @@ pub struct Registry {
     http: std::sync::OnceLock<reqwest::Client>,
     creds: Mutex<HashMap<String, ResolvedCredentials>>,
     tokens: Mutex<HashMap<(String, String), String>>,
+    blobs: BlobCache,
 }
 
 impl std::fmt::Debug for Registry {
@@ -43,7 +45,20 @@ impl Registry {
             http: std::sync::OnceLock::new(),
             creds: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            blobs: BlobCache::new(BlobCache::default_dir()),
         }
+    }
+
+    /// The same client caching manifests and config facts under `dir` instead of
+    /// `crate::context::default_cache_dir()/blobs`.
+    pub fn with_blob_cache_dir(mut self, dir: std::path::PathBuf) -> Registry {
+        self.blobs = BlobCache::new(dir);
+        self
+    }
+
+    /// The on-disk cache of manifests and config facts.
+    pub(super) fn blob_cache(&self) -> &BlobCache {
+        &self.blobs
     }
 
     /// The HTTP client, made on first use (TLS set-up is not free and many Registries never call out).
@@ -277,7 +292,7 @@ impl Registry {
     }
 
     /// Sends a request, answering auth challenges and retrying transient failures.
-    async fn send(
+    pub(super) async fn send(
         &self,
         name: &ImageName,
         method: Method,
@@ -438,7 +453,13 @@ impl Registry {
         }
     }
 
-    fn unreachable(&self, name: &ImageName, url: &str, e: reqwest::Error) -> RegistryError {
+    /// The Unreachable error for a transport failure, with the whole cause chain.
+    pub(super) fn unreachable(
+        &self,
+        name: &ImageName,
+        url: &str,
+        e: reqwest::Error,
+    ) -> RegistryError {
         let mut detail = e.to_string();
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
@@ -453,7 +474,8 @@ impl Registry {
         }
     }
 
-    async fn http_error(
+    /// The Http error for an unexpected status, with the registry's own message.
+    pub(super) async fn http_error(
         &self,
         name: &ImageName,
         what: &str,

@@ -67,6 +67,32 @@ pub enum RegistryError {
         /// Parse or helper error.
         detail: String,
     },
+    /// The registry served something that is not what was asked for (wrong digest, unreadable JSON).
+    #[error("registry {registry} served unusable content for {what}: {detail}")]
+    BadContent {
+        /// host[:port] of the registry.
+        registry: String,
+        /// What was being read.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An image index has no entry for the requested platform.
+    #[error(
+        "image {reference} has no {platform} variant in registry {registry} (it offers: {}); \
+         set the platform to one of those, or push a {platform} image under that reference",
+        if .offered.is_empty() { "nothing".to_string() } else { .offered.join(", ") }
+    )]
+    NoPlatform {
+        /// host[:port] of the registry.
+        registry: String,
+        /// The image reference.
+        reference: String,
+        /// The platform asked for.
+        platform: String,
+        /// Platforms the index offers.
+        offered: Vec<String>,
+    },
 }
 
 impl RegistryError {
