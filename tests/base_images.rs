@@ -11,7 +11,7 @@ use imagebuild::registry::{
     BasicCredentials, Digest, ImageName, ImageRef, Platform, Registry, RegistryConfig,
     RegistryError,
 };
-use imagebuild::resources::base_pin::{lookup_base, BasePin, LocalStore};
+use imagebuild::plan::{lookup_base, BasePin, LocalStore};
 use local_common::*;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";

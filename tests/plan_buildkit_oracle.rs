@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use imagebuild::context::{DockerfileSource, EntryKind};
-use imagebuild::plan::{host_platform, make_plan, PlanRequest};
+use imagebuild::plan::{host_platform, make_plan, BaseLookup, PlanRequest};
 use reads_gen::{gen_case, Case, Rng, BUSYBOX, MARK};
 
 const DOCKER: &str = "/usr/bin/docker";
@@ -86,7 +86,7 @@ fn our_plan(case: &Case, cache: &Path) -> Result<BTreeSet<String>, String> {
         .enable_all()
         .build()
         .unwrap();
-    let plan = rt.block_on(make_plan(&req)).map_err(|e| e.to_string())?;
+    let plan = rt.block_on(make_plan(&req, &BaseLookup::local_default(None))).map_err(|e| e.to_string())?;
     Ok(plan
         .snapshot
         .used

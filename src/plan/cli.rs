@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{host_platform, make_plan, NamedContextSource, Plan, PlanRequest};
+use super::{host_platform, make_plan, BaseLookup, NamedContextSource, Plan, PlanRequest};
 use crate::context::{explain, ContextReads, DockerfileSource, EntryKind, Explanation};
 
 const USAGE: &str = "usage: pulumi-resource-imagebuild context DIR [options]
@@ -115,7 +115,8 @@ pub fn run_cli(args: &[String]) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(make_plan(&args.request)) {
+    let lookup = BaseLookup::local_default(std::env::var("DOCKER_HOST").ok());
+    match runtime.block_on(make_plan(&args.request, &lookup)) {
         Ok(plan) => {
             print_plan(&plan, &args);
             0

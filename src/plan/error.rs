@@ -39,6 +39,24 @@ pub enum PlanError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A base image does not exist for the requested platform.
+    #[error("{origin}: {message}")]
+    BasePlatform {
+        /// The instruction that uses the image.
+        origin: String,
+        /// What is missing and how to fix it.
+        message: String,
+    },
+    /// An image reference in the Dockerfile or `contexts` is malformed.
+    #[error("{origin}: image reference `{reference}` is not valid: {reason}")]
+    ImageReference {
+        /// The instruction or input that names it.
+        origin: String,
+        /// The reference as written (after ARG expansion).
+        reference: String,
+        /// Why.
+        reason: String,
+    },
     /// The context engine failed (missing directory, unreadable file, missing COPY source ...).
     #[error(transparent)]
     Context(ContextError),
@@ -58,6 +76,11 @@ impl PlanError {
                 }
             }
             PlanError::NamedContext { name, .. } => format!("contexts.{name}"),
+            PlanError::BasePlatform { .. } => "platform".into(),
+            PlanError::ImageReference { origin, .. } if origin.starts_with("`contexts.") => {
+                origin.trim_matches('`').to_string()
+            }
+            PlanError::ImageReference { .. } => "dockerfile".into(),
             PlanError::Context(_) => "context".into(),
         }
     }

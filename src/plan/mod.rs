@@ -3,9 +3,11 @@
 //! decides whether anything must be built. Resources and the `context` command ask here, so
 //! both compute the same hash for the same inputs.
 
+mod base;
 mod cli;
 mod error;
 mod named;
+mod pins;
 mod reads;
 mod selfcheck;
 
@@ -17,9 +19,11 @@ use crate::context::{
 };
 use crate::dockerfile::{self, Analysis, BuildFacts};
 
+pub use base::{lookup_base, resolve_base, BasePin, LocalStore, REGISTRY_LOOKUP_TIMEOUT};
 pub use cli::run_cli;
 pub use error::PlanError;
 pub use named::NamedContextSource;
+pub use pins::BaseLookup;
 pub use selfcheck::{record_read_miss, ReadMiss};
 
 /// Everything that decides what an image build reads and produces.
@@ -80,12 +84,20 @@ impl PlanRequest {
     }
 }
 
-/// Analyzes the Dockerfile and snapshots exactly what the build can read.
-pub async fn make_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
+/// Analyzes the Dockerfile, pins the images it builds on (looked up through `lookup`) and
+/// snapshots exactly what the build can read.
+pub async fn make_plan(req: &PlanRequest, lookup: &BaseLookup) -> Result<Plan, PlanError> {
     let text = read_dockerfile_text(&req.dockerfile).await?;
     let analysis = analyze(req, &text)?;
-    let mut warnings = Vec::new();
+    let (named, image_contexts) = named::requests(req, &analysis).await?;
+    let pinned = pins::pin_images(&analysis.images, &image_contexts, &req.platform, lookup).await?;
+    let mut warnings = pinned.warnings;
     let mut reads = reads::context_reads(&analysis.main);
+    if let Some(image) = pinned.onbuild.first() {
+        reads = ContextReads::whole(format!(
+            "base image {image} has ONBUILD triggers, which may read any path"
+        ));
+    }
     if let Some(miss) = selfcheck::lookup(req, &text).await {
         reads = ContextReads::whole(miss.describe());
         warnings.push(format!(
@@ -93,11 +105,9 @@ pub async fn make_plan(req: &PlanRequest) -> Result<Plan, PlanError> {
             miss.describe()
         ));
     }
-    let (named, mut pins) = named::requests(req, &analysis).await?;
-    pins.extend(reads::image_pins(&analysis));
     let mut request = ContextRequest::new(req.context.clone(), req.dockerfile.clone());
     request.extra_inputs = req.legacy_inputs();
-    request.pins = pins;
+    request.pins = pinned.pins;
     request.cache_dir = req.cache_dir.clone();
     request.reads = reads;
     request.named = named;

@@ -1,6 +1,7 @@
 //! Named contexts (`--build-context name=value`): the grammar of a value, and which of them a
 //! build reads (local directories are hashed like the main context; images are pinned).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::reads::context_reads;
@@ -50,14 +51,14 @@ impl NamedContextSource {
     }
 }
 
-/// The named directories the build reads (with what it reads from each), and the pins of the
-/// image contexts it uses.
+/// The named directories the build reads (with what it reads from each), and the image
+/// contexts it uses (name -> reference).
 pub(super) async fn requests(
     req: &PlanRequest,
     analysis: &Analysis,
-) -> Result<(Vec<NamedRequest>, Vec<(String, String)>), PlanError> {
+) -> Result<(Vec<NamedRequest>, BTreeMap<String, String>), PlanError> {
     let mut dirs = Vec::new();
-    let mut pins = Vec::new();
+    let mut images = BTreeMap::new();
     for (name, reads) in &analysis.named {
         match req.contexts.get(name) {
             Some(NamedContextSource::Dir(dir)) => {
@@ -78,12 +79,12 @@ pub(super) async fn requests(
                 });
             }
             Some(NamedContextSource::Image(image)) => {
-                pins.push((format!("context:{name}"), image.clone()));
+                images.insert(name.clone(), image.clone());
             }
             None => {}
         }
     }
-    Ok((dirs, pins))
+    Ok((dirs, images))
 }
 
 #[cfg(test)]

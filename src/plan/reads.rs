@@ -1,7 +1,7 @@
 //! From the Dockerfile analysis to what the context engine hashes.
 
 use crate::context::{ContextReads, ReadPath};
-use crate::dockerfile::{Analysis, Reads};
+use crate::dockerfile::Reads;
 
 /// The context engine's view of one context's reads.
 pub(super) fn context_reads(reads: &Reads) -> ContextReads {
@@ -30,22 +30,4 @@ pub(super) fn context_reads(reads: &Reads) -> ContextReads {
                 .collect(),
         ),
     }
-}
-
-/// Base images enter the hash by reference (their digests are added by the resolver).
-pub(super) fn image_pins(analysis: &Analysis) -> Vec<(String, String)> {
-    let mut pins: Vec<(String, String)> = analysis
-        .images
-        .iter()
-        .map(|i| {
-            let platform = i.platform.clone().unwrap_or_default();
-            (
-                format!("base:{}@{platform}", i.reference),
-                i.reference.clone(),
-            )
-        })
-        .collect();
-    pins.sort();
-    pins.dedup();
-    pins
 }

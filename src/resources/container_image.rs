@@ -3,7 +3,7 @@
 
 use super::diff::DiffResult;
 use super::image_args::{
-    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
+    self, BuildSite, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
     validate_tag, BuildInputs,
 };
 use super::image_diff;
@@ -127,6 +127,7 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
     ];
     finish_check(
         services,
+        BuildSite::LocalDaemon,
         news,
         r.into_failures(),
         image.map(|i| i.build),
@@ -143,7 +144,7 @@ pub async fn diff(
     old_inputs: &PropertyMap,
     news: &PropertyMap,
 ) -> DiffResult {
-    image_diff::diff_image(services, call, olds, old_inputs, news, &INPUT_NAMES).await
+    image_diff::diff_image(services, BuildSite::LocalDaemon, call, olds, old_inputs, news, &INPUT_NAMES).await
 }
 
 /// Create (and Update): builds and pushes, or adopts; in preview only hashes.
@@ -174,7 +175,10 @@ pub async fn create(
     };
     let snap = services
         .snapshots
-        .get(&image.build.plan_request())
+        .get(
+            &image.build.plan_request(),
+            &image_args::base_lookup(services, BuildSite::LocalDaemon, news),
+        )
         .await
         .map_err(|f| ResourceError::Failed(f.reason))?
         .snapshot;

@@ -3,7 +3,7 @@
 
 use super::diff::{DiffKind, DiffResult};
 use super::image_args::{
-    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository, BuildInputs,
+    self, BuildSite, derived_outputs_secret, finish_check, read_build_inputs, validate_repository, BuildInputs,
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
@@ -239,6 +239,7 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
     ];
     finish_check(
         services,
+        BuildSite::Remote,
         news,
         r.into_failures(),
         inputs.map(|i| i.build),
@@ -256,7 +257,7 @@ pub async fn diff(
     news: &PropertyMap,
 ) -> DiffResult {
     let mut result =
-        image_diff::diff_image(services, call, olds, old_inputs, news, &INPUT_NAMES).await;
+        image_diff::diff_image(services, BuildSite::Remote, call, olds, old_inputs, news, &INPUT_NAMES).await;
     let failed = text(olds, "buildStatus").is_some_and(|s| {
         let state = BuildState::from_name(&s);
         state.is_final() && state != BuildState::Succeeded
@@ -283,7 +284,10 @@ pub async fn create(
         Some(i) => Some(
             services
                 .snapshots
-                .get(&i.build.plan_request())
+                .get(
+                    &i.build.plan_request(),
+                    &image_args::base_lookup(services, BuildSite::Remote, news),
+                )
                 .await
                 .map_err(|f| ResourceError::Failed(f.reason))?
                 .snapshot,

@@ -3,7 +3,9 @@
 use super::inputs::{Failure, Field, InputReader};
 use super::{CheckResult, Services};
 use crate::context::DockerfileSource;
-use crate::plan::{NamedContextSource, PlanRequest};
+use crate::plan::{BaseLookup, NamedContextSource, PlanRequest};
+use crate::registry::{ImageName, RegistryConfig};
+use std::sync::Arc;
 use crate::registry::BasicCredentials;
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
@@ -158,10 +160,46 @@ fn read_named_contexts(r: &mut InputReader) -> Option<BTreeMap<String, NamedCont
     Some(out)
 }
 
+/// Where an image resource builds, which decides where its base images are looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildSite {
+    /// On the provider's Docker daemon: its local images count.
+    LocalDaemon,
+    /// Elsewhere (CodeBuild): only registries count.
+    Remote,
+}
+
+/// How base images are looked up for the resource whose inputs are `news`: the resource's
+/// `registryAuth` for its own repository's registry, the provider's credentials elsewhere.
+pub fn base_lookup(services: &Services, site: BuildSite, news: &PropertyMap) -> BaseLookup {
+    let mut r = InputReader::new(news);
+    let own_host = match r.string("repository") {
+        Field::Known(repo) => ImageName::parse(&repo).ok().map(|n| n.registry),
+        _ => None,
+    };
+    let own_auth = read_registry_auth(&mut r).flatten();
+    let config = services.config.clone();
+    BaseLookup {
+        daemon: match site {
+            BuildSite::LocalDaemon => Some(config.docker_host.clone()),
+            BuildSite::Remote => None,
+        },
+        registry_for: Arc::new(move |host: &str| RegistryConfig {
+            explicit: match (&own_host, &own_auth) {
+                (Some(h), Some(auth)) if h == host => Some(auth.clone()),
+                _ => config.credentials_for(host),
+            },
+            ecr_endpoint: config.ecr_endpoint.clone(),
+            aws_region: config.region.clone(),
+        }),
+    }
+}
+
 /// Completes Check for an image resource: fills `defaults` (and the platform), stores secrets
 /// as secrets, and adds the context hash when the inputs are valid and known.
 pub async fn finish_check(
     services: &Services,
+    site: BuildSite,
     news: &PropertyMap,
     mut failures: Vec<Failure>,
     build: Option<BuildInputs>,
@@ -176,7 +214,8 @@ pub async fn finish_check(
     }
     mark_secret_inputs(&mut checked);
     if let (Some(build), true) = (build, failures.is_empty()) {
-        match services.snapshots.get(&build.plan_request()).await {
+        let lookup = base_lookup(services, site, news);
+        match services.snapshots.get(&build.plan_request(), &lookup).await {
             Ok(plan) => {
                 checked.insert("contextHash".into(), plan.snapshot.hash.clone().into());
             }

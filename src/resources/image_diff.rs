@@ -1,7 +1,7 @@
 //! Diffs shared by the image resources: inputs, context hash, and which files changed.
 
 use super::diff::{diff_properties, DiffKind, DiffResult};
-use super::image_args::read_build_inputs;
+use super::image_args::{base_lookup, read_build_inputs, BuildSite};
 use super::inputs::InputReader;
 use super::pushed_image;
 use super::{Call, Services};
@@ -18,6 +18,7 @@ const NEVER_DIFF: [&str; 1] = ["registryAuth"];
 /// replace) and its context hash, naming the changed files when it can.
 pub async fn diff_image(
     services: &Services,
+    site: BuildSite,
     call: &Call,
     olds: &PropertyMap,
     old_inputs: &PropertyMap,
@@ -37,6 +38,7 @@ pub async fn diff_image(
     let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
     diff_context_hash(
         services,
+        site,
         call,
         stored_hash(olds, old_inputs),
         news,
@@ -56,6 +58,7 @@ fn stored_hash(olds: &PropertyMap, old_inputs: &PropertyMap) -> Option<String> {
 /// Records a changed (or not yet known) context hash, and tells the user which files changed.
 async fn diff_context_hash(
     services: &Services,
+    site: BuildSite,
     call: &Call,
     old_hash: Option<String>,
     news: &PropertyMap,
@@ -67,7 +70,7 @@ async fn diff_context_hash(
                 result.record("contextHash", DiffKind::Update, false);
                 return;
             };
-            let Some(snap) = current_snapshot(services, news).await else {
+            let Some(snap) = current_snapshot(services, site, news).await else {
                 result.record("contextHash", DiffKind::Update, false);
                 return;
             };
@@ -89,10 +92,19 @@ fn is_legacy_of_same_files(snap: &ContextSnapshot, old_hash: &str) -> bool {
     snap.legacy_hash == old_hash
 }
 
-async fn current_snapshot(services: &Services, news: &PropertyMap) -> Option<ContextSnapshot> {
+async fn current_snapshot(
+    services: &Services,
+    site: BuildSite,
+    news: &PropertyMap,
+) -> Option<ContextSnapshot> {
     let mut r = InputReader::new(news);
     let build = read_build_inputs(&mut r)?;
-    let plan = services.snapshots.get(&build.plan_request()).await.ok()?;
+    let lookup = base_lookup(services, site, news);
+    let plan = services
+        .snapshots
+        .get(&build.plan_request(), &lookup)
+        .await
+        .ok()?;
     Some(plan.snapshot)
 }
 

@@ -2,7 +2,6 @@
 //!
 //! Resources work on [`PropertyMap`]s and report through [`Reporter`]; they never see gRPC.
 
-pub mod base_pin;
 pub mod container_image;
 pub mod diff;
 pub mod fast_container_image;

@@ -3,7 +3,7 @@
 //! Check, Diff, Create and Update of one `pulumi up` all ask for the same plan; the first
 //! caller computes it and concurrent callers wait for that result.
 
-use crate::plan::{make_plan, Plan, PlanRequest};
+use crate::plan::{make_plan, BaseLookup, Plan, PlanRequest};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -32,14 +32,18 @@ pub struct SnapshotCache {
 }
 
 impl SnapshotCache {
-    /// The plan for `request`, computed at most once per process.
-    pub async fn get(&self, request: &PlanRequest) -> Result<Plan, PlanFailure> {
+    /// The plan for `request`, computed at most once per process (`lookup` finds its images).
+    pub async fn get(
+        &self,
+        request: &PlanRequest,
+        lookup: &BaseLookup,
+    ) -> Result<Plan, PlanFailure> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.entry(key(request)).or_default().clone()
         };
         slot.get_or_init(|| async {
-            make_plan(request).await.map_err(|e| PlanFailure {
+            make_plan(request, lookup).await.map_err(|e| PlanFailure {
                 property: e.property(),
                 reason: e.to_string(),
             })

@@ -89,6 +89,26 @@ pub enum LocalStore<'a> {
     Nowhere,
 }
 
+/// How long a registry host that did not answer is not asked again in this process: every
+/// image of a stack often builds on the same base, and an offline machine would otherwise pay
+/// the client's retries once per image.
+const UNREACHABLE_MEMORY: Duration = Duration::from_secs(300);
+
+static UNREACHABLE: std::sync::Mutex<Vec<(String, std::time::Instant)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn recently_unreachable(host: &str) -> bool {
+    let list = UNREACHABLE.lock().unwrap_or_else(|e| e.into_inner());
+    list.iter()
+        .any(|(h, at)| h == host && at.elapsed() < UNREACHABLE_MEMORY)
+}
+
+fn remember_unreachable(host: &str) {
+    let mut list = UNREACHABLE.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(h, at)| h != host && at.elapsed() < UNREACHABLE_MEMORY);
+    list.push((host.to_string(), std::time::Instant::now()));
+}
+
 /// Asks the daemon and the registry at once, then decides with [`resolve_base`].
 pub async fn lookup_base(
     reference: &ImageRef,
@@ -102,19 +122,31 @@ pub async fn lookup_base(
             LocalStore::Nowhere => Ok(None),
         }
     };
+    let host = reference.name.registry.clone();
     let remote = async {
-        tokio::time::timeout(
+        if recently_unreachable(&host) {
+            return Err(RegistryError::Unreachable {
+                registry: host.clone(),
+                url: reference.to_string(),
+                detail: "it did not answer a moment ago".to_string(),
+            });
+        }
+        let answer = tokio::time::timeout(
             REGISTRY_LOOKUP_TIMEOUT,
             registry.resolve_platform(reference, platform),
         )
         .await
         .unwrap_or_else(|_| {
             Err(RegistryError::Unreachable {
-                registry: reference.name.registry.clone(),
+                registry: host.clone(),
                 url: reference.to_string(),
                 detail: format!("no answer within {} s", REGISTRY_LOOKUP_TIMEOUT.as_secs()),
             })
-        })
+        });
+        if matches!(answer, Err(RegistryError::Unreachable { .. })) {
+            remember_unreachable(&host);
+        }
+        answer
     };
     let (local, remote) = tokio::join!(local, remote);
     resolve_base(reference, platform, &local, &remote)

@@ -1,0 +1,126 @@
+//! Pins of the images a build uses (FROM, COPY --from, RUN --mount from, `docker-image://`
+//! named contexts): each is resolved to a digest (or a local image id) that enters the hash.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use super::base::{lookup_base, BasePin, LocalStore};
+use super::PlanError;
+use crate::dockerfile::ImageUse;
+use crate::registry::{ImageRef, Platform, Registry, RegistryConfig};
+
+/// Where the images of a build are looked up.
+#[derive(Clone)]
+pub struct BaseLookup {
+    /// The daemon whose local images the build can use (`Some(None)`: $DOCKER_HOST or the
+    /// default socket); `None` when the build runs elsewhere (CodeBuild).
+    pub daemon: Option<Option<String>>,
+    /// Registry settings (credential chain, ECR) for a registry host.
+    pub registry_for: Arc<dyn Fn(&str) -> RegistryConfig + Send + Sync>,
+}
+
+impl BaseLookup {
+    /// The local daemon of `docker_host` and the default credential chain for every registry.
+    pub fn local_default(docker_host: Option<String>) -> Self {
+        BaseLookup {
+            daemon: Some(docker_host),
+            registry_for: Arc::new(|_| RegistryConfig::default()),
+        }
+    }
+}
+
+/// What resolving the images gave: hash pins, warnings, and whether a base has ONBUILD triggers.
+#[derive(Debug, Default)]
+pub(super) struct Pinned {
+    /// (`base:<ref>@<platform>` or `context:<name>`, what enters the hash).
+    pub(super) pins: Vec<(String, String)>,
+    /// Sentences for the user.
+    pub(super) warnings: Vec<String>,
+    /// References whose image has ONBUILD triggers (they may read the context).
+    pub(super) onbuild: Vec<String>,
+}
+
+/// One image to pin: its hash key, reference text and platform.
+struct Wanted {
+    key: String,
+    reference: String,
+    platform: String,
+    origin: String,
+}
+
+/// Resolves every image the build uses, in parallel.
+pub(super) async fn pin_images(
+    images: &[ImageUse],
+    image_contexts: &BTreeMap<String, String>,
+    platform: &str,
+    lookup: &BaseLookup,
+) -> Result<Pinned, PlanError> {
+    let mut wanted: Vec<Wanted> = images
+        .iter()
+        .map(|i| {
+            let p = i.platform.clone().unwrap_or_else(|| platform.to_string());
+            Wanted {
+                key: format!("base:{}@{p}", i.reference),
+                reference: i.reference.clone(),
+                platform: p,
+                origin: format!("line {}: {}", i.line, i.instruction),
+            }
+        })
+        .collect();
+    wanted.extend(image_contexts.iter().map(|(name, reference)| Wanted {
+        key: format!("context:{name}"),
+        reference: reference.clone(),
+        platform: platform.to_string(),
+        origin: format!("`contexts.{name}`"),
+    }));
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    wanted.dedup_by(|a, b| a.key == b.key);
+    let answers = join_all(wanted.iter().map(|w| pin_one(w, lookup))).await;
+    let mut out = Pinned::default();
+    for (w, answer) in wanted.iter().zip(answers) {
+        let pin = answer?;
+        if pin.has_onbuild() == Some(true) {
+            out.onbuild.push(w.reference.clone());
+        }
+        let value = match &pin {
+            BasePin::NoPlatform { message, certain } if *certain => {
+                return Err(PlanError::BasePlatform {
+                    origin: w.origin.clone(),
+                    message: message.clone(),
+                })
+            }
+            _ => pin.hash_input(),
+        };
+        match (&pin, pin.message()) {
+            // A local-only base (built or loaded here) is normal; why the registry could not
+            // pin it is only worth the debug log.
+            (BasePin::Local { .. }, Some(note)) => eprintln!("imagebuild: {}: {note}", w.origin),
+            (_, Some(note)) => out.warnings.push(format!("{}: {note}", w.origin)),
+            (_, None) => {}
+        }
+        let value = value.unwrap_or_else(|| format!("unresolved {}", w.reference));
+        out.pins.push((w.key.clone(), value));
+    }
+    Ok(out)
+}
+
+async fn pin_one(w: &Wanted, lookup: &BaseLookup) -> Result<BasePin, PlanError> {
+    let reference = ImageRef::parse(&w.reference).map_err(|e| PlanError::ImageReference {
+        origin: w.origin.clone(),
+        reference: w.reference.clone(),
+        reason: e.to_string(),
+    })?;
+    let platform = Platform::parse(&w.platform).map_err(|reason| PlanError::ImageReference {
+        origin: w.origin.clone(),
+        reference: w.reference.clone(),
+        reason: format!("platform `{}`: {reason}", w.platform),
+    })?;
+    let registry = Registry::new((lookup.registry_for)(&reference.name.registry));
+    let store = match &lookup.daemon {
+        Some(host) => LocalStore::Daemon(host.as_deref()),
+        None => LocalStore::Nowhere,
+    };
+    Ok(lookup_base(&reference, &platform, store, &registry).await)
+}
