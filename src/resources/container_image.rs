@@ -173,14 +173,8 @@ pub async fn create(
             "some inputs are still unknown outside preview".into(),
         ));
     };
-    let snap = services
-        .snapshots
-        .get(
-            &image.build.plan_request(),
-            &image_args::base_lookup(services, BuildSite::LocalDaemon, news),
-        )
-        .await
-        .map_err(|f| ResourceError::Failed(f.reason))?
+    let snap = image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news)
+        .await?
         .snapshot;
     if preview {
         return Ok(Created {

@@ -282,14 +282,8 @@ pub async fn create(
     }
     let snap = match &inputs {
         Some(i) => Some(
-            services
-                .snapshots
-                .get(
-                    &i.build.plan_request(),
-                    &image_args::base_lookup(services, BuildSite::Remote, news),
-                )
-                .await
-                .map_err(|f| ResourceError::Failed(f.reason))?
+            image_args::plan_for(services, call, BuildSite::Remote, &i.build, news)
+                .await?
                 .snapshot,
         ),
         None => None,

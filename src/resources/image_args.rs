@@ -195,6 +195,26 @@ pub fn base_lookup(services: &Services, site: BuildSite, news: &PropertyMap) -> 
     }
 }
 
+/// The build plan for Create/Update: its warnings go to the resource's row.
+pub async fn plan_for(
+    services: &Services,
+    call: &super::Call,
+    site: BuildSite,
+    build: &BuildInputs,
+    news: &PropertyMap,
+) -> Result<crate::plan::Plan, super::ResourceError> {
+    let lookup = base_lookup(services, site, news);
+    let plan = services
+        .snapshots
+        .get(&build.plan_request(), &lookup)
+        .await
+        .map_err(|f| super::ResourceError::Failed(f.reason))?;
+    for warning in &plan.warnings {
+        call.reporter.warn(warning);
+    }
+    Ok(plan)
+}
+
 /// Completes Check for an image resource: fills `defaults` (and the platform), stores secrets
 /// as secrets, and adds the context hash when the inputs are valid and known.
 pub async fn finish_check(
