@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod context;
+pub mod dockerfile;
 pub mod engine_log;
 pub mod local;
 pub mod provider;
