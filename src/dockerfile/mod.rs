@@ -3,8 +3,20 @@
 //!
 //! Pure: no Docker, no I/O. The answer is never smaller than what BuildKit (the current
 //! frontend, and the older one in Engine 20.10) can read; whatever cannot be known
-//! statically (a variable that may come from a base image's ENV, ONBUILD triggers, a
-//! foreign `# syntax=` frontend) makes the context `Whole` with the reason.
+//! statically makes the context `Whole` with the reason:
+//!
+//! - a COPY/ADD source or bind-mount source that is the context root (`.`, `/`, `..`, or a
+//!   variable expanding to nothing), a bind mount without `source=`, a tmpfs mount
+//!   without `from=`;
+//! - a source, mount source or mount type using a variable no ARG/ENV of the stage sets
+//!   while the stage is built on an image or named context (its ENV may set it), or one
+//!   the two frontends would expand differently (`ARG A=1 B=$A`, `ARG TARGETSTAGE`);
+//! - a reachable stage built on a stage with ONBUILD instructions (main and every named
+//!   context);
+//! - a `# syntax=` directive (or BUILDKIT_SYNTAX build arg) other than Dockerfile 1.x
+//!   (main and every named context);
+//! - for a named context: `FROM <it>`, a stage built on a stage it replaces, or the target
+//!   stage being replaced by it.
 
 mod analysis;
 mod env;

@@ -486,6 +486,9 @@ fn run_mounts() {
         case("cache without from", "FROM alpine\nRUN --mount=type=cache,target=/root/.cache go build\n", Paths(&[])),
         case("cache from a stage", "FROM scratch AS s\nCOPY s /s\nFROM alpine\nRUN --mount=type=cache,from=s,target=/c ls\n", Paths(&["s"])),
         case("tmpfs without from", "FROM alpine\nRUN --mount=type=tmpfs,target=/t ls\n", Whole("tmpfs")),
+        case("tmpfs with from reads nothing from the context", "FROM scratch AS s\nFROM alpine\nRUN --mount=type=tmpfs,from=s,target=/t ls\n", Paths(&[])),
+        // The frontend makes every mount's `from` a dependency, whatever the mount type.
+        case("ssh with from still makes the stage reachable", "FROM scratch AS s\nCOPY s /s\nFROM alpine\nRUN --mount=type=ssh,from=s ls\n", Paths(&["s"])),
         case("secret and ssh", "FROM alpine\nRUN --mount=type=secret,id=npm,target=/n --mount=type=ssh ls\n", Paths(&[])),
         case("mount values are expanded", "FROM alpine\nARG S=src\nRUN --mount=source=$S,target=/s ls\n", Paths(&["src", "$S"])),
         case("unknown mount source", "FROM alpine\nRUN --mount=source=$S,target=/s ls\n", Whole("$S")),
