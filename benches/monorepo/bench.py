@@ -86,11 +86,13 @@ def run_all(work: Path, repo: Monorepo, reg: dict, uid: str, repeats: tuple[int,
     """Every scenario in order; returns the medians. Every contender goes into `made` as soon as
     it exists, so a failed run still removes what it built."""
     prefix = f"{reg['address']}/bench-mono-{uid}"
+    start = time.perf_counter()
     sdk = install_sdk(work)
     pulumi = PulumiContender(work / "pulumi", repo, f"{prefix}/pulumi", f"{uid}-pulumi", reg, sdk)
     seq = DockerLoop(repo, f"{prefix}/seq", f"{uid}-seq", work / "docker-seq", reg)
     par = DockerLoop(repo, f"{prefix}/par", f"{uid}-par", work / "docker-par", reg)
     made += [pulumi, seq, par]
+    log(f"set-up (SDK copy, stack init, docker logins; not timed) took {time.perf_counter() - start:.1f} s")
     results: dict = {}
     runners = {PULUMI: pulumi.up, SEQ: seq.sequential, PAR: par.parallel}
     nothing = lambda i: None  # noqa: E731

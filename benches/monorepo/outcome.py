@@ -14,6 +14,8 @@ class Outcome:
     sent_bytes: int
     # How `sent_bytes` was obtained (e.g. "contextBytes" or "docker progress").
     bytes_source: str = ""
+    # Every round's wall seconds, for a median (the spread shows how noisy the machine was).
+    rounds: tuple[float, ...] = ()
 
 
 def median(runs: list[Outcome]) -> Outcome:
@@ -23,4 +25,5 @@ def median(runs: list[Outcome]) -> Outcome:
         updated=round(statistics.median(r.updated for r in runs)),
         sent_bytes=round(statistics.median(r.sent_bytes for r in runs)),
         bytes_source=runs[0].bytes_source,
+        rounds=tuple(r.wall for r in runs),
     )

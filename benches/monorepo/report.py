@@ -25,14 +25,17 @@ def human(n: int) -> str:
 
 def table(results: Results) -> str:
     """One row per scenario and contender."""
-    head = f"{'scenario':<16} {'contender':<16} {'wall s':>8} {'vs seq':>7} {'vs par':>7} {'updated':>8}  sent to daemon"
-    rows = [head, "-" * len(head + " (contextBytes)")]
+    head = (f"{'scenario':<16} {'contender':<16} {'wall s':>8} {'vs seq':>7} {'vs par':>7} {'updated':>8}  "
+            f"{'sent to daemon':<30} rounds (s)")
+    rows = [head, "-" * (len(head) + 8)]
     for scenario, by in results.items():
         for name in CONTENDERS:
             o = by[name]
+            sent = f"{human(o.sent_bytes)} ({o.bytes_source})"
+            rounds = " / ".join(f"{w:.1f}" for w in o.rounds) if len(o.rounds) > 1 else ""
             rows.append(
                 f"{scenario:<16} {name:<16} {o.wall:8.2f} {o.wall / by[SEQ].wall:6.2f}x "
-                f"{o.wall / by[PAR].wall:6.2f}x {o.updated:>8}  {human(o.sent_bytes)} ({o.bytes_source})"
+                f"{o.wall / by[PAR].wall:6.2f}x {o.updated:>8}  {sent:<30} {rounds}"
             )
     return "\n".join(rows)
 
