@@ -7,7 +7,9 @@ mod archive;
 mod cli;
 mod digest;
 mod error;
+mod followlinks;
 mod goclean;
+mod gomatch;
 mod hashfmt;
 mod ignorefile;
 mod manifest;
@@ -15,6 +17,7 @@ mod matcher;
 mod pattern;
 mod snapshot;
 mod statcache;
+mod transfer;
 mod walk;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,7 @@ pub use cli::run_cli;
 pub use error::ContextError;
 pub use manifest::explain;
 pub use snapshot::{snapshot, snapshot_async, snapshot_with};
+pub use transfer::{fsutil_order, transfer_set, TransferFilter};
 
 /// Where the Dockerfile comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
