@@ -20,9 +20,10 @@ use super::goclean::{clean, dir};
 use super::gomatch::go_match;
 use super::ContextError;
 
-/// Resolves `paths` against `root`; `None` means "everything" (a path was the root).
+/// Resolves `paths` against `root` (`None`: a directory without links, where each
+/// path stands for itself); `None` means "everything" (a path was the root).
 pub(crate) fn follow_links(
-    root: &Path,
+    root: Option<&Path>,
     paths: &[String],
 ) -> Result<Option<Vec<String>>, ContextError> {
     let mut resolver = Resolver {
@@ -83,7 +84,7 @@ fn contains_wildcards(name: &str) -> bool {
 }
 
 struct Resolver<'a> {
-    root: &'a Path,
+    root: Option<&'a Path>,
     resolved: BTreeSet<String>,
 }
 
@@ -133,10 +134,10 @@ impl Resolver<'_> {
             return Ok((!out.is_empty()).then_some(out));
         }
         let p = clean(p);
-        if p == "." || p == "/" || escapes(&p) {
+        let Some(root) = self.root.filter(|_| p != "." && p != "/" && !escapes(&p)) else {
             return Ok(None);
-        }
-        let abs = self.root.join(&p);
+        };
+        let abs = root.join(&p);
         let md = match fs::symlink_metadata(&abs) {
             Ok(md) => md,
             Err(e) if missing(&e) => return Ok(None),
@@ -163,13 +164,13 @@ impl Resolver<'_> {
     /// Names in directory `p` of the context, sorted; `None` if it is not a directory.
     fn read_dir(&self, p: &str) -> Result<Option<Vec<String>>, ContextError> {
         let p = clean(p);
-        if escapes(&p) {
+        let Some(root) = self.root.filter(|_| !escapes(&p)) else {
             return Ok(None);
-        }
+        };
         let abs = if p == "." || p == "/" {
-            self.root.to_path_buf()
+            root.to_path_buf()
         } else {
-            self.root.join(&p)
+            root.join(&p)
         };
         match fs::symlink_metadata(&abs) {
             Ok(md) if md.is_dir() => {}
@@ -236,7 +237,7 @@ mod tests {
         fs::write(root.join("x.txt"), "x").unwrap();
         symlink("real/sub/f", root.join("y.txt")).unwrap();
 
-        let got = |paths: &[&str]| follow_links(root, &strings(paths)).unwrap();
+        let got = |paths: &[&str]| follow_links(Some(root), &strings(paths)).unwrap();
         assert_eq!(got(&["link/sub/f"]), Some(strings(&["link", "real/sub/f"])));
         assert_eq!(got(&["abs/f"]), Some(strings(&["abs", "real/sub/f"])));
         // A relative link climbing above the root is clamped at the root.
@@ -249,6 +250,8 @@ mod tests {
         assert_eq!(got(&["*.txt"]), Some(strings(&["*.txt", "real/sub/f"])));
         assert_eq!(got(&["x.txt", "."]), None);
         assert_eq!(got(&["./x.txt/"]), Some(strings(&["x.txt"])));
+        let flat = follow_links(None, &strings(&["link/sub/f", "*.txt"])).unwrap();
+        assert_eq!(flat, Some(strings(&["*.txt", "link/sub/f"])));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub use cli::run_cli;
 pub use error::ContextError;
 pub use manifest::explain;
 pub use snapshot::{snapshot, snapshot_async, snapshot_with};
+pub(crate) use transfer::transfer_set_virtual;
 pub use transfer::{fsutil_order, transfer_set, TransferFilter};
 
 /// Where the Dockerfile comes from.
@@ -99,6 +100,19 @@ pub struct ContextSnapshot {
     pub dockerfile_contents: Arc<Vec<u8>>,
     /// The Dockerfile's path relative to `root` when it is inside the context and included.
     pub dockerfile_in_context: Option<String>,
+    /// The Dockerfile's absolute path when it is a file (None when inline).
+    pub dockerfile_path: Option<PathBuf>,
+    /// The ignore file the rules were read from, with the bytes read (None when there is none).
+    pub ignore_file: Option<IgnoreFile>,
+}
+
+/// An ignore file as the snapshot read it: a build must apply exactly these rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoreFile {
+    /// Absolute path: `<Dockerfile>.dockerignore` or `<context>/.dockerignore`.
+    pub path: PathBuf,
+    /// Its bytes at snapshot time.
+    pub contents: Arc<Vec<u8>>,
 }
 
 /// Answer to "why did this context's hash change?".

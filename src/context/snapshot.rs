@@ -16,7 +16,7 @@ use super::statcache::{now_ns, StatCache};
 use super::walk::{walk, Item, ItemKind};
 use super::{
     cache_dir_of, ContextError, ContextRequest, ContextSnapshot, DockerfileSource, Entry,
-    EntryKind, SnapshotOptions,
+    EntryKind, IgnoreFile, SnapshotOptions,
 };
 
 /// Snapshots a build context with the default options. Blocking: call it
@@ -52,7 +52,7 @@ pub fn snapshot_with(
     };
     let root = canonical_root(&req.dir)?;
     let (dockerfile_contents, dockerfile_path) = read_dockerfile(&req.dockerfile)?;
-    let (ignore_path, lines) = read_ignore_rules(&root, dockerfile_path.as_deref())?;
+    let (ignore_path, lines, ignore_file) = read_ignore_rules(&root, dockerfile_path.as_deref())?;
     let matcher = Matcher::new(&lines, opts.dialect).map_err(|e| ContextError::BadPattern {
         path: ignore_path.clone(),
         pattern: e.pattern,
@@ -109,6 +109,8 @@ pub fn snapshot_with(
         entries: Arc::new(entries),
         dockerfile_contents: Arc::new(dockerfile_contents),
         dockerfile_in_context,
+        dockerfile_path,
+        ignore_file,
     })
 }
 
@@ -141,11 +143,11 @@ fn read_dockerfile(src: &DockerfileSource) -> Result<(Vec<u8>, Option<PathBuf>),
 }
 
 /// Picks `<Dockerfile>.dockerignore` next to the Dockerfile if it exists,
-/// else `<context>/.dockerignore`, and returns its path and pattern lines.
+/// else `<context>/.dockerignore`, and returns its path, pattern lines and bytes.
 fn read_ignore_rules(
     root: &Path,
     dockerfile: Option<&Path>,
-) -> Result<(PathBuf, Vec<String>), ContextError> {
+) -> Result<(PathBuf, Vec<String>, Option<IgnoreFile>), ContextError> {
     let mut candidates = Vec::new();
     if let Some(df) = dockerfile {
         if let Some(name) = df.file_name() {
@@ -158,12 +160,16 @@ fn read_ignore_rules(
     for path in candidates {
         match fs::read(&path) {
             Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| ContextError::IgnoreFile {
+                let text = std::str::from_utf8(&bytes).map_err(|_| ContextError::IgnoreFile {
                     path: path.clone(),
                     reason: "it is not valid UTF-8".to_string(),
                 })?;
-                let lines = read_patterns(&text);
-                return Ok((path, lines));
+                let lines = read_patterns(text);
+                let file = IgnoreFile {
+                    path: path.clone(),
+                    contents: Arc::new(bytes),
+                };
+                return Ok((path, lines, Some(file)));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -174,7 +180,7 @@ fn read_ignore_rules(
             }
         }
     }
-    Ok((root.join(".dockerignore"), Vec::new()))
+    Ok((root.join(".dockerignore"), Vec::new(), None))
 }
 
 /// Turns walk items into entries, reusing cached digests and hashing the rest in parallel.

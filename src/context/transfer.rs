@@ -39,6 +39,22 @@ pub fn transfer_set(
     entries: &[Entry],
     filter: &TransferFilter,
 ) -> Result<Vec<Entry>, ContextError> {
+    select(Some(root), entries, filter)
+}
+
+/// [`transfer_set`] for a directory that exists only in memory (no links to follow).
+pub(crate) fn transfer_set_virtual(
+    entries: &[Entry],
+    filter: &TransferFilter,
+) -> Result<Vec<Entry>, ContextError> {
+    select(None, entries, filter)
+}
+
+fn select(
+    root: Option<&Path>,
+    entries: &[Entry],
+    filter: &TransferFilter,
+) -> Result<Vec<Entry>, ContextError> {
     let includes = include_patterns(root, filter)?;
     let include = compile("include-patterns", includes.as_deref().unwrap_or(&[]))?;
     let exclude = compile("exclude-patterns", &filter.exclude_patterns)?;
@@ -80,7 +96,7 @@ pub(crate) fn compare_path(a: &str, b: &str) -> Ordering {
 /// The include list fsutil ends up with: the given patterns plus resolved
 /// follow paths, deduplicated; `None` means no include filter at all.
 fn include_patterns(
-    root: &Path,
+    root: Option<&Path>,
     filter: &TransferFilter,
 ) -> Result<Option<Vec<String>>, ContextError> {
     let mut includes = filter.include_patterns.clone();

@@ -631,6 +631,8 @@ mod tests {
             entries: Arc::new(Vec::new()),
             dockerfile_contents: Arc::new(Vec::new()),
             dockerfile_in_context: None,
+            dockerfile_path: None,
+            ignore_file: None,
         };
         let mut news = PropertyMap::new();
         news.insert("context".into(), Value::Secret(Box::new("ctx".into())));
