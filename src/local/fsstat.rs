@@ -1,6 +1,7 @@
 //! fsutil `Stat` records as the docker CLI sends them: a fresh `lstat` at
 //! serve time, Go `os.FileMode` bits, nanosecond mtime, the link target,
-//! hardlinks as links to the first path of the same inode, uid/gid 0 (the
+//! hardlinks as links to the first path of the same inode (with their full
+//! size, as fsutil ends up sending them), uid/gid 0 (the
 //! CLI resets them for the context), no xattrs. BuildKit compares exactly
 //! these fields with its previous copy to decide what to ask for again.
 
@@ -119,10 +120,10 @@ pub(crate) fn disk_stat(
             stat.size = md.size() as i64;
             if md.nlink() > 1 {
                 match links.get(&(md.dev(), md.ino())) {
-                    Some(first) => {
-                        stat.linkname = first.clone();
-                        stat.size = 0;
-                    }
+                    // fsutil's mkstat zeroes the size of a hardlink and then overwrites it with
+                    // the file's size; the receiver's own walk does the same, and a size of 0
+                    // would make every unchanged hardlink look modified.
+                    Some(first) => stat.linkname = first.clone(),
                     None => {
                         links.insert((md.dev(), md.ino()), entry.path.clone());
                     }
@@ -186,7 +187,7 @@ mod tests {
         let a = disk_stat(tmp.path(), &file("a"), &mut links).unwrap();
         let b = disk_stat(tmp.path(), &file("b"), &mut links).unwrap();
         assert_eq!((a.linkname.as_str(), a.size), ("", 2));
-        assert_eq!((b.linkname.as_str(), b.size), ("a", 0));
+        assert_eq!((b.linkname.as_str(), b.size), ("a", 2));
         assert!(carries_data(&a));
         let err = disk_stat(tmp.path(), &file("gone"), &mut links).unwrap_err();
         assert_eq!(err.path, "gone");

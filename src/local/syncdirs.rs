@@ -36,6 +36,9 @@ pub(crate) struct VirtualFile {
     pub(crate) contents: Arc<Vec<u8>>,
 }
 
+/// A selected entry and, for an in-memory file, its bytes.
+pub(crate) type Selected = (Entry, Option<Arc<Vec<u8>>>);
+
 /// One directory BuildKit may ask for by name.
 #[derive(Debug, Clone)]
 pub(crate) struct SyncDir {
@@ -49,10 +52,7 @@ pub(crate) struct SyncDir {
 
 impl SyncDir {
     /// What one request selects, in wire order, each with its in-memory bytes if it has any.
-    pub(crate) fn select(
-        &self,
-        filter: &TransferFilter,
-    ) -> Result<Vec<(Entry, Option<Arc<Vec<u8>>>)>, ContextError> {
+    pub(crate) fn select(&self, filter: &TransferFilter) -> Result<Vec<Selected>, ContextError> {
         let mut all: Vec<Entry> = self
             .entries
             .iter()
