@@ -30,21 +30,32 @@ struct Meta {
     same_inode_as: Option<String>,
 }
 
-/// The files below `/ctx` of `image`, from its top layer's directory (overlay2's UpperDir): unlike
-/// `docker export`/`save`, which round mtimes to seconds, the layer keeps what BuildKit wrote.
+/// The files below `/ctx` of `image`, exported by the docker CLI (`FROM image` with
+/// `--output type=local`): unlike `docker export`/`save`, which round mtimes to whole seconds, the
+/// local exporter writes what the image holds, on any daemon and storage driver.
 fn image_files(image: &str) -> BTreeMap<String, Meta> {
-    let driver = docker(&["inspect", "-f", "{{.GraphDriver.Name}}", image]);
-    assert_eq!(
-        driver.trim(),
-        "overlay2",
-        "this test reads image layers on disk and needs dockerd's overlay2 storage driver"
+    let work = tempfile::tempdir().unwrap();
+    let df = work.path().join("Dockerfile");
+    std::fs::write(&df, format!("FROM {image}\n")).unwrap();
+    let out = work.path().join("out");
+    let st = std::process::Command::new("/usr/bin/docker")
+        .env("DOCKER_BUILDKIT", "1")
+        .args(["build", "-q", "-f"])
+        .arg(&df)
+        .arg("--output")
+        .arg(format!("type=local,dest={}", out.display()))
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "export {image}: {}",
+        String::from_utf8_lossy(&st.stderr)
     );
-    let upper = docker(&["inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", image]);
-    let root = Path::new(upper.trim()).join("ctx");
-    let mut out = BTreeMap::new();
+    let mut files = BTreeMap::new();
     let mut inodes = BTreeMap::new();
-    walk_meta(&root, "", &mut out, &mut inodes);
-    out
+    walk_meta(&out.join("ctx"), "", &mut files, &mut inodes);
+    files
 }
 
 fn walk_meta(
