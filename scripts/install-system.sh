@@ -2,7 +2,9 @@
 # Installs the Debian packages the tests and the demo need (idempotent, quick when done).
 set -euo pipefail
 need=()
-for pkg in docker.io docker-registry apache2-utils busybox-static debootstrap protobuf-compiler cmake jq zip unzip curl; do
+# openssh-client: ssh-agent, ssh-keygen, ssh-add for the SSH forwarding tests; iproute2: `ss` for
+# the connection-leak test.
+for pkg in docker.io docker-registry apache2-utils busybox-static debootstrap protobuf-compiler cmake jq zip unzip curl openssh-client iproute2; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

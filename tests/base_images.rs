@@ -7,11 +7,11 @@ mod local_common;
 use std::path::Path;
 
 use imagebuild::local::{local_image, LocalError};
+use imagebuild::plan::{lookup_base, BasePin, LocalStore};
 use imagebuild::registry::{
     BasicCredentials, Digest, ImageName, ImageRef, Platform, Registry, RegistryConfig,
     RegistryError,
 };
-use imagebuild::plan::{lookup_base, BasePin, LocalStore};
 use local_common::*;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";

@@ -241,8 +241,8 @@ async fn copy_dot_sees_what_docker_sends() {
     // The CLI's Dockerfile lived outside; ours is the context's own Dockerfile: same path set.
     assert_eq!(ours, truth, "engine vs docker CLI, Dockerfile in context");
 
-    // Inline Dockerfile (not in the context): Docker sends it separately; our tar carries it as
-    // `.imagebuild.Dockerfile`, the one documented difference.
+    // Inline Dockerfile (not in the context): served in its own session directory, as Docker does,
+    // so `COPY .` sees exactly the context.
     let dir2 = write_tree(&[
         ("a.txt", "a"),
         ("sub/b.txt", "b"),
@@ -252,6 +252,5 @@ async fn copy_dot_sees_what_docker_sends() {
     let snap2 = snapshot(dir2.path(), &listing, None, &format!("{id}-inline"));
     let ours2 = engine_copy_listing(snap2).await;
     truth = docker_cli_copy_listing(dir2.path(), &truth_dir.path().join("Dockerfile"));
-    truth.insert(imagebuild::local::INJECTED_DOCKERFILE.to_string());
     assert_eq!(ours2, truth, "engine vs docker CLI, inline Dockerfile");
 }

@@ -86,7 +86,9 @@ fn our_plan(case: &Case, cache: &Path) -> Result<BTreeSet<String>, String> {
         .enable_all()
         .build()
         .unwrap();
-    let plan = rt.block_on(make_plan(&req, &BaseLookup::local_default(None))).map_err(|e| e.to_string())?;
+    let plan = rt
+        .block_on(make_plan(&req, &BaseLookup::local_default(None)))
+        .map_err(|e| e.to_string())?;
     Ok(plan
         .snapshot
         .used

@@ -46,6 +46,16 @@ pub enum ContextError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A pattern the builder sent with a file-sync request cannot be used.
+    #[error("invalid pattern {pattern:?} in the {list} the builder requested: {reason}; check the Dockerfile's COPY/ADD sources and the .dockerignore")]
+    BadTransferPattern {
+        /// Which request list held it (`include-patterns`, `exclude-patterns`).
+        list: &'static str,
+        /// The offending pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A file or directory in the context cannot be read.
     #[error("cannot read {path} in the build context: {source}; fix its permissions or exclude it in .dockerignore")]
     Unreadable {

@@ -21,6 +21,9 @@ pub(crate) struct Matcher {
     /// BuildKit prunes excluded directories only when every exception is a
     /// plain path (no glob characters once a trailing `/**` or `/*` is removed).
     only_prefix_exceptions: bool,
+    /// The same test for the non-exception patterns, used when the list is an
+    /// include filter (fsutil prunes unmatched directories only then).
+    only_prefix_patterns: bool,
     /// First pattern whose translated regex does not compile.
     broken: Option<PatternError>,
     dialect: Dialect,
@@ -41,15 +44,15 @@ impl Matcher {
             }
         }
         let has_exceptions = patterns.iter().any(|p| p.exclusion);
-        let only_prefix_exceptions = patterns
-            .iter()
-            .filter(|p| p.exclusion)
-            .all(|p| !without_trailing_glob(&p.text).contains(['*', '[', ']', '?', '^', '\\']));
+        let plain = |p: &&Pattern| !without_trailing_glob(&p.text).contains(GLOB_CHARS);
+        let only_prefix_exceptions = patterns.iter().filter(|p| p.exclusion).all(|p| plain(&p));
+        let only_prefix_patterns = patterns.iter().filter(|p| !p.exclusion).all(|p| plain(&p));
         let broken = patterns.iter().find_map(Pattern::broken);
         Ok(Matcher {
             patterns,
             has_exceptions,
             only_prefix_exceptions,
+            only_prefix_patterns,
             broken,
             dialect,
         })
@@ -166,6 +169,20 @@ impl Matcher {
         })
     }
 
+    /// Used as an include filter (current BuildKit only): whether a directory
+    /// that is not itself included must still be walked because an include
+    /// pattern may match something inside it (fsutil's `onlyPrefixIncludes` pruning).
+    pub(crate) fn walk_unincluded_dir(&self, dir: &str) -> bool {
+        if !self.only_prefix_patterns {
+            return true;
+        }
+        let dir_slash = format!("{dir}/");
+        self.patterns
+            .iter()
+            .filter(|p| !p.exclusion)
+            .any(|p| format!("{}/", without_trailing_glob(&p.text)).starts_with(&dir_slash))
+    }
+
     /// Whether an excluded directory that is walked appears in the context
     /// even when nothing below it is included. Docker 20.10 sends it (as an
     /// empty directory); BuildKit only sends it as a parent of included paths.
@@ -173,6 +190,9 @@ impl Matcher {
         self.dialect == Dialect::Docker20
     }
 }
+
+/// Characters that make a pattern more than a plain path for fsutil's pruning.
+const GLOB_CHARS: [char; 6] = ['*', '[', ']', '?', '^', '\\'];
 
 /// The first `n` `/`-separated components of `path` (all of it if it has fewer).
 fn leading_components(path: &str, n: usize) -> &str {

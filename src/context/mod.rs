@@ -8,7 +8,9 @@
 mod archive;
 mod digest;
 mod error;
+mod followlinks;
 mod goclean;
+mod gomatch;
 mod hashfmt;
 mod ignorefile;
 mod manifest;
@@ -28,6 +30,7 @@ pub use archive::tar_stream;
 pub use error::ContextError;
 pub use manifest::explain;
 pub use snapshot::{snapshot, snapshot_async, snapshot_with};
+pub(crate) use transfer::transfer_set_virtual;
 pub use transfer::{fsutil_order, transfer_set, TransferFilter};
 
 /// Where the Dockerfile comes from.
@@ -166,8 +169,8 @@ pub struct ContextSnapshot {
     pub used: Arc<Vec<Entry>>,
     /// What the build was said to read, as given in the request.
     pub reads: ContextReads,
-    /// The ignore file whose rules were applied, when one exists.
-    pub ignore_file: Option<PathBuf>,
+    /// The ignore file whose rules were applied, when one exists, with the bytes read.
+    pub ignore_file: Option<IgnoreFile>,
     /// The Dockerfile's bytes.
     pub dockerfile_contents: Arc<Vec<u8>>,
     /// The Dockerfile's absolute path when it is a file (None when inline).
@@ -192,7 +195,16 @@ pub struct NamedSnapshot {
     /// What the build was said to read.
     pub reads: ContextReads,
     /// Its ignore file, when one exists.
-    pub ignore_file: Option<PathBuf>,
+    pub ignore_file: Option<IgnoreFile>,
+}
+
+/// An ignore file as the snapshot read it: a build must apply exactly these rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoreFile {
+    /// Absolute path: `<Dockerfile>.dockerignore` or `<context>/.dockerignore`.
+    pub path: PathBuf,
+    /// Its bytes at snapshot time.
+    pub contents: Arc<Vec<u8>>,
 }
 
 /// Answer to "why did this context's hash change?".

@@ -60,7 +60,7 @@ fn check_exists(tree: &Tree, used: &[Entry], read: &ReadPath) -> Result<(), Cont
     let why = match (&tree.ignore_file, rel) {
         (Some(ignore), Some(_)) => format!(
             "is excluded by {}; remove the pattern that matches it or stop reading it",
-            ignore.display()
+            ignore.path.display()
         ),
         _ => format!(
             "resolves outside the build context {}; a build can only read paths inside it",

@@ -12,7 +12,8 @@ use super::ignorefile::read_patterns;
 use super::matcher::Matcher;
 use super::statcache::{now_ns, StatCache};
 use super::walk::{walk, Item, ItemKind};
-use super::{ContextError, Dialect, Entry, EntryKind};
+use super::{ContextError, Dialect, Entry, EntryKind, IgnoreFile};
+use std::sync::Arc;
 
 /// A walked and digested directory.
 #[derive(Debug, Clone)]
@@ -21,8 +22,8 @@ pub(crate) struct Tree {
     pub(crate) root: PathBuf,
     /// Every kept entry, sorted by path.
     pub(crate) entries: Vec<Entry>,
-    /// The ignore file that was applied, when one exists.
-    pub(crate) ignore_file: Option<PathBuf>,
+    /// The ignore file that was applied, when one exists, with the bytes read.
+    pub(crate) ignore_file: Option<IgnoreFile>,
 }
 
 /// Walks `dir` with the ignore rules Docker would apply for `dockerfile` (its
@@ -37,7 +38,7 @@ pub(crate) fn snapshot_tree(
 ) -> Result<Tree, ContextError> {
     let scan_start = now_ns();
     let root = canonical_root(dir)?;
-    let (ignore_path, lines, found) = read_ignore_rules(&root, dockerfile)?;
+    let (ignore_path, lines, ignore_file) = read_ignore_rules(&root, dockerfile)?;
     let matcher = Matcher::new(&lines, dialect).map_err(|e| ContextError::BadPattern {
         path: ignore_path.clone(),
         pattern: e.pattern,
@@ -57,7 +58,7 @@ pub(crate) fn snapshot_tree(
     Ok(Tree {
         root,
         entries,
-        ignore_file: found.then_some(ignore_path),
+        ignore_file,
     })
 }
 
@@ -75,11 +76,11 @@ fn canonical_root(dir: &Path) -> Result<PathBuf, ContextError> {
 }
 
 /// Picks `<Dockerfile>.dockerignore` next to the Dockerfile if it exists, else
-/// `<context>/.dockerignore`; returns its path, its pattern lines and whether it exists.
+/// `<context>/.dockerignore`; returns its path, its pattern lines and the file as read.
 fn read_ignore_rules(
     root: &Path,
     dockerfile: Option<&Path>,
-) -> Result<(PathBuf, Vec<String>, bool), ContextError> {
+) -> Result<(PathBuf, Vec<String>, Option<IgnoreFile>), ContextError> {
     let mut candidates = Vec::new();
     if let Some(df) = dockerfile {
         if let Some(name) = df.file_name() {
@@ -92,12 +93,16 @@ fn read_ignore_rules(
     for path in candidates {
         match fs::read(&path) {
             Ok(bytes) => {
-                let text = String::from_utf8(bytes).map_err(|_| ContextError::IgnoreFile {
+                let text = std::str::from_utf8(&bytes).map_err(|_| ContextError::IgnoreFile {
                     path: path.clone(),
                     reason: "it is not valid UTF-8".to_string(),
                 })?;
-                let lines = read_patterns(&text);
-                return Ok((path, lines, true));
+                let lines = read_patterns(text);
+                let file = IgnoreFile {
+                    path: path.clone(),
+                    contents: Arc::new(bytes),
+                };
+                return Ok((path, lines, Some(file)));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
@@ -108,7 +113,7 @@ fn read_ignore_rules(
             }
         }
     }
-    Ok((root.join(".dockerignore"), Vec::new(), false))
+    Ok((root.join(".dockerignore"), Vec::new(), None))
 }
 
 /// Turns walk items into entries, reusing cached digests and hashing the rest in parallel.

@@ -1,5 +1,6 @@
-//! One `/build` call: query parameters, the streamed tar body, the session, the response stream,
-//! cancellation (drop the connection and ask the daemon to cancel) and error mapping.
+//! One `/build` call: query parameters, the context (served over the session for BuildKit, a
+//! streamed tar body for the classic builder), the response stream, cancellation (drop the
+//! connection and ask the daemon to cancel) and error mapping.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::daemon::{body_text, encode, DaemonAddr, RawBody};
 use super::progress::{exit_code, Tracker};
+use super::syncdirs::SyncDirs;
+use super::transferlog::TransferLog;
 use super::{session, BuildSpec, LocalError, ProgressEvent};
 use crate::registry::BasicCredentials;
 
@@ -28,12 +31,24 @@ pub(crate) struct BuildRequest<'a> {
     pub spec: &'a BuildSpec,
     /// Full reference given to `t`.
     pub tag: &'a str,
-    /// Dockerfile path inside the tar.
+    /// Dockerfile path inside the tar, or its name in the session's `dockerfile` directory.
     pub dockerfile: &'a str,
+    /// The context served over the session (`remote=client-session`); None: the body is a tar.
+    pub files: Option<SessionFiles>,
     /// Registry credentials by host, for base images and cache-from.
     pub creds: Arc<HashMap<String, BasicCredentials>>,
     /// Write BuildKit inline cache metadata into the image.
     pub inline_cache: bool,
+}
+
+/// The directories a session build serves, where their transfers are logged, and the shared key.
+pub(crate) struct SessionFiles {
+    /// `context`, `dockerfile`, ...
+    pub dirs: SyncDirs,
+    /// Bytes, requests and failures of the transfers.
+    pub log: Arc<TransferLog>,
+    /// `X-Docker-Expose-Session-Sharedkey`.
+    pub shared_key: String,
 }
 
 /// Why a build did not produce an image.
@@ -62,6 +77,9 @@ fn query(req: &BuildRequest<'_>, build_id: &str, session_id: &str) -> String {
     if req.buildkit {
         q.push(("version".into(), "2".into()));
         q.push(("session".into(), session_id.to_string()));
+        if req.files.is_some() {
+            q.push(("remote".into(), "client-session".into()));
+        }
         if req.inline_cache {
             args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
         }
@@ -123,7 +141,25 @@ fn registry_config_header(creds: &HashMap<String, BasicCredentials>) -> Option<S
 
 /// Runs the build; returns the image id when the daemon reported one.
 pub(crate) async fn run(
-    req: BuildRequest<'_>,
+    mut req: BuildRequest<'_>,
+    body: RawBody,
+    tracker: &mut Tracker,
+    progress: &UnboundedSender<ProgressEvent>,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, BuildFailure> {
+    let log = req.files.as_ref().map(|f| f.log.clone());
+    let result = run_inner(&mut req, body, tracker, progress, cancel).await;
+    // A transfer that had to fail (a context file changed) is the reason the build failed,
+    // whatever the daemon made of it.
+    match (log.and_then(|l| l.failure()), result) {
+        (_, Err(BuildFailure::Error(LocalError::Cancelled))) => Err(LocalError::Cancelled.into()),
+        (Some(failure), _) => Err(failure.into_error().into()),
+        (None, result) => result,
+    }
+}
+
+async fn run_inner(
+    req: &mut BuildRequest<'_>,
     body: RawBody,
     tracker: &mut Tracker,
     progress: &UnboundedSender<ProgressEvent>,
@@ -131,28 +167,24 @@ pub(crate) async fn run(
 ) -> Result<Option<String>, BuildFailure> {
     let build_id = uuid::Uuid::new_v4().to_string();
     let session_id = uuid::Uuid::new_v4().to_string();
+    let query = query(req, &build_id, &session_id);
     let _session = if req.buildkit {
-        let secrets = Arc::new(req.spec.secrets.clone());
-        Some(
-            session::start(
-                req.addr,
-                req.api_prefix,
-                &session_id,
-                secrets,
-                req.creds.clone(),
-            )
-            .await?,
-        )
+        let files = req.files.take();
+        let shared_key = files
+            .as_ref()
+            .map_or_else(|| session_id.clone(), |f| f.shared_key.clone());
+        let services = session::Services {
+            secrets: Arc::new(req.spec.secrets.clone()),
+            creds: req.creds.clone(),
+            files: files.map(|f| (f.dirs, f.log)),
+        };
+        Some(session::start(req.addr, req.api_prefix, &session_id, &shared_key, services).await?)
     } else {
         None
     };
     let mut http_req = http::Request::builder()
         .method("POST")
-        .uri(format!(
-            "{}/build?{}",
-            req.api_prefix,
-            query(&req, &build_id, &session_id)
-        ))
+        .uri(format!("{}/build?{}", req.api_prefix, query))
         .header("Host", "docker")
         .header("Content-Type", "application/x-tar");
     if !req.buildkit {
@@ -190,7 +222,7 @@ pub(crate) async fn run(
             return Err(BuildFailure::NoBuildKit(text));
         }
         return Err(map_error(
-            &req,
+            req,
             tracker,
             &tracker.redactor().apply(&format!("HTTP {status}: {text}")),
         )
@@ -235,7 +267,7 @@ pub(crate) async fn run(
     }
     drop(guard);
     if let Some(msg) = failure {
-        return Err(map_error(&req, tracker, &msg).into());
+        return Err(map_error(req, tracker, &msg).into());
     }
     Ok(image_id)
 }

@@ -10,10 +10,12 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, DaemonVersion};
-use super::builder::{self, BuildFailure, BuildRequest};
+use super::builder::{self, BuildFailure, BuildRequest, SessionFiles};
 use super::daemon::DaemonAddr;
 use super::limiter::Limiter;
 use super::progress::Tracker;
+use super::syncdirs::{shared_key, SyncDirs};
+use super::transferlog::TransferLog;
 use super::{context_body, push, LocalConfig, LocalError, ProgressEvent, PublishSpec, Published};
 use crate::redact::Redactor;
 use crate::registry::{BasicCredentials, Registry, RegistryConfig};
@@ -150,6 +152,8 @@ impl LocalEngine {
                     tags,
                     adopted: true,
                     build_seconds: 0.0,
+                    context_bytes_sent: 0,
+                    transfers: Vec::new(),
                 });
             }
         }
@@ -180,6 +184,7 @@ impl LocalEngine {
         let tag_ref = repo.with_tag(&spec.hash_tag);
         let mut buildkit =
             version.has_buildkit() && !self.no_buildkit.load(Ordering::SeqCst) && !force_classic();
+        let mut transfer_log: Option<Arc<TransferLog>>;
         let built_id = loop {
             if !buildkit {
                 if !spec.build.secrets.is_empty() {
@@ -199,7 +204,23 @@ impl LocalEngine {
                     let _ = progress.send(ProgressEvent::Log(msg));
                 }
             }
-            let (dockerfile, body) = context_body::body(&spec.build.snapshot, addr.is_remote());
+            let snap = &spec.build.snapshot;
+            let (dockerfile, body, files) = if buildkit {
+                // BuildKit asks for what it needs over the session, as with the docker CLI.
+                let (dirs, name) = SyncDirs::for_snapshot(snap);
+                let log = Arc::new(TransferLog::new(progress.clone()));
+                transfer_log = Some(log.clone());
+                let files = SessionFiles {
+                    dirs,
+                    log,
+                    shared_key: shared_key(&addr.display, snap),
+                };
+                (name, api::empty(), Some(files))
+            } else {
+                transfer_log = None;
+                let (name, body) = context_body::body(snap, addr.is_remote());
+                (name, body, None)
+            };
             let req = BuildRequest {
                 addr: &addr,
                 api_prefix: &prefix,
@@ -207,6 +228,7 @@ impl LocalEngine {
                 spec: &spec.build,
                 tag: &tag_ref,
                 dockerfile: &dockerfile,
+                files,
                 creds: creds.clone(),
                 inline_cache: spec.push,
             };
@@ -265,6 +287,9 @@ impl LocalEngine {
             api::tag(&addr, &prefix, &image_id, &repo_str, t).await?;
         }
         let build_seconds = build_start.elapsed().as_secs_f64();
+        let (context_bytes_sent, transfers) = transfer_log
+            .map(|l| (l.bytes(), l.requests()))
+            .unwrap_or_default();
         let Some(reg) = registry else {
             let _ = progress.send(ProgressEvent::Done {
                 at: std::time::Instant::now(),
@@ -276,6 +301,8 @@ impl LocalEngine {
                 tags,
                 adopted: false,
                 build_seconds,
+                context_bytes_sent,
+                transfers,
             });
         };
 
@@ -298,6 +325,8 @@ impl LocalEngine {
             tags,
             adopted: false,
             build_seconds,
+            context_bytes_sent,
+            transfers,
         };
         let after = |published: &Published, e: LocalError| LocalError::AfterPush {
             published: Box::new(published.clone()),

@@ -73,6 +73,22 @@ pub enum LocalError {
         /// Last error.
         detail: String,
     },
+    /// A context file differs from what the content hash was computed from.
+    #[error("build context file {path} changed since the hash was computed ({detail}); run again")]
+    ContextChanged {
+        /// The file.
+        path: String,
+        /// What differs.
+        detail: String,
+    },
+    /// BuildKit asked for context files in a way the session cannot serve.
+    #[error("cannot serve the {dir:?} directory BuildKit asked for: {detail}")]
+    Transfer {
+        /// Directory name of the request.
+        dir: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The caller cancelled; the build was stopped on the daemon.
     #[error("build cancelled")]
     Cancelled,

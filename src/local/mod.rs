@@ -8,7 +8,13 @@
 //! - The limiter slot is held for build + push, so `Started`..`Done` spans never exceed the bound.
 //! - `Published.tags` are full references (`registry/repo:tag`), hash tag first.
 //! - Secrets travel only through the BuildKit session; every emitted line and error is redacted.
-//! - The Dockerfile is sent inside the tar: at its own path when it is part of the context,
+//! - BuildKit builds serve the context over the session as the docker CLI does (`remote=client-session`):
+//!   BuildKit asks for the `context` and `dockerfile` directories with the Dockerfile's paths and the
+//!   .dockerignore patterns, and only for files whose metadata changed since its previous copy (kept
+//!   under a shared key per daemon, context and Dockerfile). Nothing is added to the context; every
+//!   file sent is checked against the snapshot's digest, and a changed file fails the build naming it.
+//!   `Published.transfers` records every request, `context_bytes_sent` what was sent.
+//! - The classic builder gets a tar body: the Dockerfile at its own path when it is part of the context,
 //!   otherwise as `.imagebuild.Dockerfile`, which `COPY . /x` then also copies (see `dockerfile_in_tar`).
 //! - `IMAGEBUILD_LOCAL_BUILDER=classic` forces the classic builder.
 
@@ -18,11 +24,15 @@ mod context_body;
 mod daemon;
 mod engine;
 mod error;
+mod filesync;
+mod fsstat;
 mod image;
 mod limiter;
 mod progress;
 mod push;
 mod session;
+mod syncdirs;
+mod transferlog;
 mod types;
 
 pub use crate::context::{tar_stream, ContextSnapshot, Entry, EntryKind, ExtraFile};
@@ -33,7 +43,7 @@ pub use engine::LocalEngine;
 pub use error::LocalError;
 pub use image::{local_image, LocalImage};
 pub use limiter::{Limiter, Permit};
-pub use types::{BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published};
+pub use types::{BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published, TransferRequest};
 
 /// Test hook: pushes the existing local image `name:tag` with `creds`, bypassing the registry
 /// pre-checks (exercises the daemon's in-stream auth errors).

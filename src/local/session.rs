@@ -1,6 +1,7 @@
 //! Our own BuildKit session over the daemon's `/session` endpoint. bollard 0.21's session offers no
-//! secrets provider and stays open for the life of the process; this one serves health, secrets and
-//! registry credentials, and closes when the build's handle is dropped.
+//! secrets provider and stays open for the life of the process; this one serves health, secrets,
+//! registry credentials and the build's files (FileSync), and closes when the build's handle is
+//! dropped.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,35 +23,57 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::service::TowerToHyperService;
 use tonic14::{Request, Response, Status};
 
+use bollard::moby::filesync::v1::file_sync_server::FileSyncServer;
+use tokio_util::sync::CancellationToken;
+
 use super::daemon::{body_text, DaemonAddr};
+use super::filesync::FileSyncService;
+use super::syncdirs::SyncDirs;
+use super::transferlog::TransferLog;
 use super::LocalError;
 use crate::registry::BasicCredentials;
 
-/// Methods we serve; the daemon only calls what is announced in these headers.
+/// Methods always served; the daemon only calls what is announced in the upgrade headers.
 const METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
     "/moby.filesync.v1.Auth/Credentials",
 ];
 
-/// A live session; dropping it closes the connection and ends the session on the daemon.
+/// Announced when the session serves the build's files.
+const FILESYNC_METHODS: &[&str] = &["/moby.filesync.v1.FileSync/DiffCopy"];
+
+/// What one session serves.
+pub(crate) struct Services {
+    /// BuildKit secrets by id.
+    pub(crate) secrets: Arc<BTreeMap<String, String>>,
+    /// Registry credentials by host.
+    pub(crate) creds: Arc<HashMap<String, BasicCredentials>>,
+    /// The build's directories and the log of their transfers (None: context sent as a tar body).
+    pub(crate) files: Option<(SyncDirs, Arc<TransferLog>)>,
+}
+
+/// A live session; dropping it closes the connection, ends the session on the daemon and stops
+/// every transfer still running on it.
 pub(crate) struct Session {
     task: tokio::task::JoinHandle<()>,
+    cancel: CancellationToken,
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.cancel.cancel();
         self.task.abort();
     }
 }
 
-/// Opens a session `id` that answers secrets and registry credentials (keyed by host).
+/// Opens session `id` with `shared_key` (see `syncdirs::shared_key`) serving `services`.
 pub(crate) async fn start(
     addr: &DaemonAddr,
     api_prefix: &str,
     id: &str,
-    secrets: Arc<BTreeMap<String, String>>,
-    creds: Arc<HashMap<String, BasicCredentials>>,
+    shared_key: &str,
+    services: Services,
 ) -> Result<Session, LocalError> {
     let mut req = http::Request::builder()
         .method("POST")
@@ -60,8 +83,13 @@ pub(crate) async fn start(
         .header("Upgrade", "h2c")
         .header("X-Docker-Expose-Session-Uuid", id)
         .header("X-Docker-Expose-Session-Name", "imagebuild")
-        .header("X-Docker-Expose-Session-Sharedkey", id);
-    for m in METHODS {
+        .header("X-Docker-Expose-Session-Sharedkey", shared_key);
+    let file_methods = if services.files.is_some() {
+        FILESYNC_METHODS
+    } else {
+        &[]
+    };
+    for m in METHODS.iter().chain(file_methods) {
         req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
     }
     let req = req
@@ -89,17 +117,26 @@ pub(crate) async fn start(
         })?;
     // Served on this task (not tonic's serve_with_incoming, which spawns a detached task per
     // connection): aborting the task must drop the connection so the daemon ends the session.
-    let routes = tonic14::service::Routes::new(HealthServer::new(Healthy))
-        .add_service(SecretsServer::new(SecretStore { secrets }))
-        .add_service(AuthServer::new(CredentialStore { creds }))
-        .prepare();
+    let cancel = CancellationToken::new();
+    let mut routes = tonic14::service::Routes::new(HealthServer::new(Healthy))
+        .add_service(SecretsServer::new(SecretStore {
+            secrets: services.secrets,
+        }))
+        .add_service(AuthServer::new(CredentialStore {
+            creds: services.creds,
+        }));
+    if let Some((dirs, log)) = services.files {
+        let sync = FileSyncService::new(dirs, log, cancel.clone());
+        routes = routes.add_service(FileSyncServer::new(sync));
+    }
+    let routes = routes.prepare();
     let task = tokio::spawn(async move {
         let _keep_conn_driver = guard;
         let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .serve_connection(upgraded, TowerToHyperService::new(routes))
             .await;
     });
-    Ok(Session { task })
+    Ok(Session { task, cancel })
 }
 
 struct Healthy;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::ContextSnapshot;
+use crate::context::TransferFilter;
 use crate::registry::{ImageName, RegistryConfig};
 
 /// Engine-wide settings.
@@ -78,6 +79,11 @@ pub enum ProgressEvent {
     },
     /// One output line of a step, with secret values replaced by `***`.
     Log(String),
+    /// Build context bytes sent to BuildKit so far in this build (file contents only).
+    Sent {
+        /// Total file bytes sent so far.
+        bytes: u64,
+    },
     /// Bytes uploaded so far by the push.
     Pushing {
         /// Total bytes pushed so far.
@@ -107,4 +113,23 @@ pub struct Published {
     pub adopted: bool,
     /// Wall time of the build itself (0 when adopted).
     pub build_seconds: f64,
+    /// File bytes BuildKit asked for and received over the session (0 when adopted or classic).
+    pub context_bytes_sent: u64,
+    /// Every directory request BuildKit made during the build, in arrival order.
+    pub transfers: Vec<TransferRequest>,
+}
+
+/// One `FileSync/DiffCopy` request of a build, as BuildKit made it and as it was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// The directory name (`context`, `dockerfile`, or a named context).
+    pub dir: String,
+    /// Include patterns, exclude patterns and follow paths, as requested.
+    pub filter: TransferFilter,
+    /// Paths described to BuildKit (files, directories, links).
+    pub entries_listed: usize,
+    /// Files whose contents BuildKit asked for, in the order they were finished.
+    pub files_sent: Vec<String>,
+    /// Their bytes.
+    pub bytes_sent: u64,
 }

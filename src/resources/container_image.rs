@@ -3,8 +3,8 @@
 
 use super::diff::DiffResult;
 use super::image_args::{
-    self, BuildSite, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
-    validate_tag, BuildInputs,
+    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
+    validate_tag, BuildInputs, BuildSite,
 };
 use super::image_diff;
 use super::inputs::{Field, InputReader};
@@ -144,7 +144,16 @@ pub async fn diff(
     old_inputs: &PropertyMap,
     news: &PropertyMap,
 ) -> DiffResult {
-    image_diff::diff_image(services, BuildSite::LocalDaemon, call, olds, old_inputs, news, &INPUT_NAMES).await
+    image_diff::diff_image(
+        services,
+        BuildSite::LocalDaemon,
+        call,
+        olds,
+        old_inputs,
+        news,
+        &INPUT_NAMES,
+    )
+    .await
 }
 
 /// Create (and Update): builds and pushes, or adopts; in preview only hashes.

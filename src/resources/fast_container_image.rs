@@ -3,7 +3,8 @@
 
 use super::diff::{DiffKind, DiffResult};
 use super::image_args::{
-    self, BuildSite, derived_outputs_secret, finish_check, read_build_inputs, validate_repository, BuildInputs,
+    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
+    BuildInputs, BuildSite,
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
@@ -256,8 +257,16 @@ pub async fn diff(
     old_inputs: &PropertyMap,
     news: &PropertyMap,
 ) -> DiffResult {
-    let mut result =
-        image_diff::diff_image(services, BuildSite::Remote, call, olds, old_inputs, news, &INPUT_NAMES).await;
+    let mut result = image_diff::diff_image(
+        services,
+        BuildSite::Remote,
+        call,
+        olds,
+        old_inputs,
+        news,
+        &INPUT_NAMES,
+    )
+    .await;
     let failed = text(olds, "buildStatus").is_some_and(|s| {
         let state = BuildState::from_name(&s);
         state.is_final() && state != BuildState::Succeeded

@@ -4,12 +4,12 @@ use super::inputs::{Failure, Field, InputReader};
 use super::{CheckResult, Services};
 use crate::context::DockerfileSource;
 use crate::plan::{BaseLookup, NamedContextSource, PlanRequest};
-use crate::registry::{ImageName, RegistryConfig};
-use std::sync::Arc;
 use crate::registry::BasicCredentials;
+use crate::registry::{ImageName, RegistryConfig};
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Input names read by [`read_build_inputs`].
 pub const BUILD_INPUT_NAMES: [&str; 8] = [

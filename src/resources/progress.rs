@@ -66,6 +66,10 @@ impl StatusLine {
                 self.detail = text.lines().last().unwrap_or_default().trim().to_string();
                 false
             }
+            ProgressEvent::Sent { bytes } => {
+                self.phase = format!("sending context ({})", human_bytes(*bytes));
+                false
+            }
             ProgressEvent::Pushing { bytes } => {
                 self.phase = format!("pushing ({})", human_bytes(*bytes));
                 self.step = None;

@@ -3,6 +3,7 @@
 // walks DIR with tonistiigi/fsutil (the library BuildKit's client uses for the
 // context transfer). One line per path: "<kind>\t<path>\t<link target>".
 // Used by tests/context_buildkit_oracle.rs as ground truth for Dialect::BuildKit.
+// `-filter` and `-ignorefile` are the transfer-filter modes of filter.go.
 package main
 
 import (
@@ -17,8 +18,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-filter" {
+		runFilterBatch()
+		return
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "-ignorefile" {
+		runIgnoreFiles(os.Args[2:])
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: context_fsutil DIR")
+		fmt.Fprintln(os.Stderr, "usage: context_fsutil DIR | context_fsutil -filter < requests")
 		os.Exit(2)
 	}
 	dir := os.Args[1]
