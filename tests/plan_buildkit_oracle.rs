@@ -152,6 +152,9 @@ fn every_path_buildkit_copies_is_hashed() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5EED_0F_u64);
     let tmp = tempfile::tempdir().unwrap();
+    if std::env::var_os("IMAGEBUILD_ORACLE_VERBOSE").is_some() {
+        eprintln!("reads oracle: cases under {}", tmp.path().display());
+    }
     let mut rng = Rng(seed);
     let generated: Vec<Case> = (0..cases)
         .map(|id| gen_case(&mut rng, id, tmp.path()))
@@ -170,6 +173,9 @@ fn every_path_buildkit_copies_is_hashed() {
         }
     });
     let results = results.into_inner().unwrap();
+    if std::env::var_os("IMAGEBUILD_ORACLE_VERBOSE").is_some() {
+        std::mem::forget(tmp); // keep the cases for a look
+    }
     let agree = results
         .iter()
         .filter(|o| matches!(o, Outcome::Agree))
