@@ -1,11 +1,15 @@
 //! Oracle for the hash's read set: for hundreds of generated Dockerfile/context cases, every
 //! file a real BuildKit build copies out of the context (exported with `--output type=local`,
 //! identified by its content) must be in the set our plan hashes. Zero misses allowed. Also:
-//! a source BuildKit accepts must never be refused by our Check.
+//! a source BuildKit accepts must never be refused by our Check, and when our engine builds the
+//! same case over its own session, the self-check (what BuildKit asked for vs the hash) finds
+//! nothing.
 //!
 //! Needs dockerd with BuildKit and `imagebuild-base/busybox:latest`; fails loudly otherwise.
 //! Knobs: IMAGEBUILD_READS_ORACLE_CASES (default 300), IMAGEBUILD_ORACLE_SEED.
 
+#[path = "local_common/mod.rs"]
+mod local_common;
 mod reads_gen;
 
 use std::collections::BTreeSet;
@@ -14,7 +18,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use imagebuild::context::{DockerfileSource, EntryKind};
-use imagebuild::plan::{host_platform, make_plan, BaseLookup, PlanRequest};
+use imagebuild::plan::{check_transfers, host_platform, make_plan, BaseLookup, Plan, PlanRequest};
+use tokio_util::sync::CancellationToken;
 use reads_gen::{gen_case, Case, Rng, BUSYBOX, MARK};
 
 const DOCKER: &str = "/usr/bin/docker";
@@ -71,7 +76,7 @@ fn collect(dir: &Path, reads: &mut BTreeSet<String>) {
     }
 }
 
-fn our_plan(case: &Case, cache: &Path) -> Result<BTreeSet<String>, String> {
+fn our_plan(case: &Case, cache: &Path) -> Result<Plan, String> {
     let req = PlanRequest {
         context: case.ctx.clone(),
         dockerfile: DockerfileSource::Path(case.dockerfile.clone()),
@@ -86,16 +91,39 @@ fn our_plan(case: &Case, cache: &Path) -> Result<BTreeSet<String>, String> {
         .enable_all()
         .build()
         .unwrap();
-    let plan = rt
-        .block_on(make_plan(&req, &BaseLookup::local_default(None)))
-        .map_err(|e| e.to_string())?;
-    Ok(plan
-        .snapshot
+    rt.block_on(make_plan(&req, &BaseLookup::local_default(None)))
+        .map_err(|e| e.to_string())
+}
+
+fn used_files(plan: &Plan) -> BTreeSet<String> {
+    plan.snapshot
         .used
         .iter()
         .filter(|e| matches!(e.kind, EntryKind::File { .. }))
         .map(|e| e.path.clone())
-        .collect())
+        .collect()
+}
+
+/// Builds the case with our engine over its session (no push) and runs the self-check.
+fn our_build_self_check(case: &Case, plan: &Plan) -> Result<(), String> {
+    let mut build = local_common::build_spec(plan.snapshot.clone());
+    build.build_args = case.build_args.clone();
+    build.target = case.target.clone();
+    let mut spec = local_common::publish_spec(build, local_common::unique_repo("reads-oracle"));
+    spec.push = false;
+    let image = spec.repository.with_tag(&spec.hash_tag);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = local_common::engine(1);
+    let (published, _) = rt.block_on(local_common::publish(&engine, spec, CancellationToken::new()));
+    let _ = Command::new(DOCKER).args(["rmi", "-f", &image]).output();
+    let published = published.map_err(|e| format!("our engine could not build it: {e}"))?;
+    match check_transfers(&plan.snapshot, &published.transfers) {
+        None => Ok(()),
+        Some(miss) => Err(format!("self-check: {}", miss.describe())),
+    }
 }
 
 enum Outcome {
@@ -110,10 +138,14 @@ fn run_case(case: &Case, tmp: &Path) -> Outcome {
     let theirs = buildkit_reads(case, &out);
     let ours = our_plan(case, &tmp.join("cache"));
     match (theirs, ours) {
-        (Ok(read), Ok(used)) => {
+        (Ok(read), Ok(plan)) => {
+            let used = used_files(&plan);
             let missed: Vec<&String> = read.iter().filter(|p| !used.contains(*p)).collect();
             if missed.is_empty() {
-                Outcome::Agree
+                match our_build_self_check(case, &plan) {
+                    Ok(()) => Outcome::Agree,
+                    Err(e) => Outcome::Miss(format!("case {}: {e}\n{}", case.id, case.text)),
+                }
             } else {
                 Outcome::Miss(format!(
                     "case {}: BuildKit read {missed:?}, not in our set {used:?}\n{}",

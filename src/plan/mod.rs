@@ -24,7 +24,7 @@ pub use cli::run_cli;
 pub use error::PlanError;
 pub use named::NamedContextSource;
 pub use pins::BaseLookup;
-pub use selfcheck::{record_read_miss, ReadMiss};
+pub use selfcheck::{check_transfers, record_read_miss, ReadMiss};
 
 /// Everything that decides what an image build reads and produces.
 #[derive(Debug, Clone, PartialEq, Eq)]

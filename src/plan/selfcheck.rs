@@ -45,7 +45,7 @@ fn marker(cache_dir: &Path, root: &Path, dockerfile: &[u8]) -> PathBuf {
 }
 
 /// Records a miss for the context `root` (canonical) built with `dockerfile`.
-pub fn record_read_miss(
+pub async fn record_read_miss(
     cache_dir: Option<&Path>,
     root: &Path,
     dockerfile: &[u8],
@@ -54,14 +54,14 @@ pub fn record_read_miss(
     let dir = cache_dir.map_or_else(default_cache_dir, Path::to_path_buf);
     let path = marker(&dir, root, dockerfile);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        tokio::fs::create_dir_all(parent).await?;
     }
     let text = format!(
         "{}\n{}\n",
         miss.path,
         miss.instruction.clone().unwrap_or_default()
     );
-    std::fs::write(path, text)
+    tokio::fs::write(path, text).await
 }
 
 /// The recorded miss for this request's context and Dockerfile, if any.
@@ -75,4 +75,61 @@ pub(super) async fn lookup(req: &PlanRequest, dockerfile: &[u8]) -> Option<ReadM
     let path = lines.next()?.to_string();
     let instruction = lines.next().filter(|l| !l.is_empty()).map(str::to_string);
     Some(ReadMiss { path, instruction })
+}
+
+/// The self-check of one build: compares what BuildKit asked the session for with what the hash
+/// covered. A follow path outside the analysed read paths, a whole-context request, or a file
+/// sent that the hash did not cover is a miss (the first one found).
+pub fn check_transfers(
+    snap: &crate::context::ContextSnapshot,
+    transfers: &[crate::local::TransferRequest],
+) -> Option<ReadMiss> {
+    let crate::context::ContextReads::Paths(reads) = &snap.reads else {
+        return None;
+    };
+    let covered = |p: &str| {
+        reads.iter().any(|r| {
+            r.path == p || p.strip_prefix(r.path.as_str()).is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let used: std::collections::HashSet<&str> =
+        snap.used.iter().map(|e| e.path.as_str()).collect();
+    let text = String::from_utf8_lossy(&snap.dockerfile_contents);
+    for t in transfers.iter().filter(|t| t.dir == "context") {
+        if is_ignore_file_load(&t.filter) {
+            continue;
+        }
+        if t.filter.follow_paths.is_empty() && t.filter.include_patterns.is_empty() {
+            return Some(ReadMiss {
+                path: ".".to_string(),
+                instruction: None,
+            });
+        }
+        if let Some(p) = t.filter.follow_paths.iter().find(|p| !covered(p)) {
+            return Some(miss(p, &text));
+        }
+        if let Some(f) = t.files_sent.iter().find(|f| !used.contains(f.as_str())) {
+            return Some(miss(f, &text));
+        }
+    }
+    None
+}
+
+/// The frontend reads `.dockerignore` on its own, before the build proper.
+fn is_ignore_file_load(filter: &crate::context::TransferFilter) -> bool {
+    filter.follow_paths == [".dockerignore"]
+        && filter.exclude_patterns.is_empty()
+        && filter.include_patterns.is_empty()
+}
+
+fn miss(path: &str, dockerfile: &str) -> ReadMiss {
+    let instruction = dockerfile
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(path))
+        .map(|(i, l)| format!("line {}: {}", i + 1, l.trim()));
+    ReadMiss {
+        path: path.to_string(),
+        instruction,
+    }
 }

@@ -201,11 +201,36 @@ pub async fn create(
     let published = publish(services, call, &image, &snap, repository, &redactor).await;
     let published =
         published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
+    self_check(call, &image, &snap, &published).await;
     let outputs = final_outputs(news, &image, &snap, &published, derived_secret);
     Ok(Created {
         id: resource_id(&image, &snap, &published),
         outputs,
     })
+}
+
+/// Compares what BuildKit read with what the hash covered; a miss is a warning now and makes the
+/// next Check of this context and Dockerfile hash the whole context.
+async fn self_check(
+    call: &Call,
+    image: &ImageInputs,
+    snap: &ContextSnapshot,
+    published: &Published,
+) {
+    let Some(miss) = crate::plan::check_transfers(snap, &published.transfers) else {
+        return;
+    };
+    call.reporter.warn(&format!(
+        "the build read more than its hash covers: {}; from now on this image's hash covers the \
+         whole build context (please report this Dockerfile to the imagebuild maintainers)",
+        miss.describe()
+    ));
+    let cache_dir = image.build.cache_dir.as_deref();
+    let recorded =
+        crate::plan::record_read_miss(cache_dir, &snap.root, &snap.dockerfile_contents, &miss);
+    if let Err(e) = recorded.await {
+        eprintln!("imagebuild: cannot record the self-check miss: {e}");
+    }
 }
 
 fn redactor_for(news: &PropertyMap, image: &ImageInputs) -> Redactor {
