@@ -24,7 +24,7 @@ rust-test: build
 # The local engine suites against the second daemon, Docker Engine 29 with the containerd image
 # store (scripts/start-services.sh starts it). Not part of `make test` yet.
 rust-test-engine29:
-	$(ENV) && DOCKER_HOST="$$IMAGEBUILD_TEST_DOCKER29_HOST" cargo test --test 'local_*' -- --test-threads=2
+	$(ENV) && DOCKER_HOST="$$IMAGEBUILD_TEST_DOCKER29_HOST" cargo test --no-fail-fast --test 'local_*' -- --test-threads=2
 
 sdk:
 	$(ENV) && scripts/gen-sdk.sh sdk-python

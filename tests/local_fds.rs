@@ -9,18 +9,31 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// Open files of the local dockerd (its per-session connections), when it runs on this host.
+/// Open files of the dockerd under test (its per-session connections), when it runs on this host:
+/// the one whose command line names the socket under test, else the only dockerd running (a second
+/// daemon, e.g. Engine 29 next to Engine 20.10, must not be measured instead).
 fn dockerd_fds() -> Option<usize> {
+    let sock = docker_sock();
+    let mut dockerds = Vec::new();
     for e in std::fs::read_dir("/proc").ok()?.flatten() {
         let pid = e.file_name().to_string_lossy().to_string();
         if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "dockerd")
         {
-            return std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .ok()
-                .map(|d| d.count());
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            dockerds.push((
+                pid,
+                String::from_utf8_lossy(&cmdline).contains(sock.as_str()),
+            ));
         }
     }
-    None
+    let pid = match dockerds.iter().find(|(_, names_sock)| *names_sock) {
+        Some((pid, _)) => pid.clone(),
+        None if dockerds.len() == 1 => dockerds[0].0.clone(),
+        None => return None,
+    };
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

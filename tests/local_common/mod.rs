@@ -49,7 +49,9 @@ pub fn docker_sock() -> String {
     let host = docker_host();
     match host.strip_prefix("unix://") {
         Some(path) => path.to_string(),
-        None => panic!("DOCKER_HOST={host}: the local suites need a unix:// socket of a local daemon"),
+        None => {
+            panic!("DOCKER_HOST={host}: the local suites need a unix:// socket of a local daemon")
+        }
     }
 }
 
