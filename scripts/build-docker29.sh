@@ -80,7 +80,7 @@ build() {
   echo "build-docker29: $name built in $((SECONDS - t0))s"
 }
 
-echo "build-docker29: building Docker Engine $ver with $go_version (cold: ~10 min on 2 cores; Go caches make rebuilds fast)"
+echo "build-docker29: building Docker Engine $ver with $go_version (cold: 10-20 min on 2 shared cores; with warm Go caches ~30 s)"
 
 # ---------------------------------------------------------------- moby (hack/make.sh, binary-*)
 moby_x="-X github.com/moby/moby/v2/dockerversion"

@@ -245,14 +245,14 @@ check_d29_store() {
   driver="$(timeout 10 "$docker_bin" -H "$d29_host" info --format '{{.Driver}}')"
   status="$(timeout 10 "$docker_bin" -H "$d29_host" info --format '{{json .DriverStatus}}')"
   [ "$driver" = overlayfs ] && [[ "$status" == *io.containerd.snapshotter.v1* ]] \
-    || die "Engine 29 is not on the containerd image store (driver '$driver', $status): stop it (scripts/stop-services.sh), delete $d29_state/data and rerun"
+    || die "Engine 29 is not on the containerd image store (driver '$driver', $status): stop it (scripts/stop-services.sh --engine29), delete $d29_state/data and rerun"
 }
 
 if d29_up; then
   echo "start-services: Docker Engine $IMAGEBUILD_DOCKER29_VERSION already running on $d29_host"
 else
   got="$(d29_version || true)"
-  [ -z "$got" ] || die "something on $d29_host answers as Docker $got, not $IMAGEBUILD_DOCKER29_VERSION; stop it (scripts/stop-services.sh) and rerun"
+  [ -z "$got" ] || die "something on $d29_host answers as Docker $got, not $IMAGEBUILD_DOCKER29_VERSION; stop it (scripts/stop-services.sh --engine29) and rerun"
   for b in dockerd docker-proxy containerd containerd-shim-runc-v2 runc; do
     [ -x "$d29_bin/$b" ] || die "$d29_bin/$b missing: run scripts/build-docker29.sh"
   done
@@ -269,7 +269,7 @@ fi
 check_d29_store
 
 # ---------------------------------------------------------------- checks after start
-# run_check NAME HOST: a BuildKit RUN step really runs on that daemon (no cache: a fresh nonce),
+# run_check NAME HOST DAEMON_LOG: a BuildKit RUN step really runs on that daemon (no cache: a fresh nonce),
 # FROM scratch with the static busybox, so no base image is needed yet.
 run_check() {
   local what="$1" host="$2" dir nonce
