@@ -5,7 +5,11 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
+<<<<<<< HEAD
 .PHONY: setup build lint unit-test rust-test e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo clean-state
+=======
+.PHONY: setup build lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench clean-state
+>>>>>>> engine29
 
 setup:
 	scripts/setup.sh
@@ -20,6 +24,11 @@ lint:
 # Unit tests and the Rust integration tests (real dockerd, registry, moto, CodeBuild double).
 rust-test: build
 	$(ENV) && tests/codebuild_double/start.sh && cargo test -- --test-threads=2
+
+# The local engine suites against the second daemon, Docker Engine 29 with the containerd image
+# store (scripts/start-services.sh starts it). Not part of `make test` yet.
+rust-test-engine29:
+	$(ENV) && DOCKER_HOST="$$IMAGEBUILD_TEST_DOCKER29_HOST" cargo test --no-fail-fast --test 'local_*' -- --test-threads=2
 
 sdk:
 	$(ENV) && scripts/gen-sdk.sh sdk-python

@@ -14,6 +14,9 @@ export IMAGEBUILD_STATE_DIR="${IMAGEBUILD_STATE_DIR:-$HOME/.cache/imagebuild-sta
 export IMAGEBUILD_PULUMI_VERSION="3.274.1"
 export IMAGEBUILD_PULUMI_DIR="$IMAGEBUILD_TOOLS_DIR/pulumi-v$IMAGEBUILD_PULUMI_VERSION"
 export IMAGEBUILD_VENV="$_imagebuild_root/.venv"
+# Docker Engine 29 (moby v2.0.0-beta.24), built by scripts/build-docker29.sh, run as a second daemon.
+export IMAGEBUILD_DOCKER29_VERSION="29.8.0"
+export IMAGEBUILD_DOCKER29_DIR="$IMAGEBUILD_TOOLS_DIR/docker29-$IMAGEBUILD_DOCKER29_VERSION"
 
 case ":$PATH:" in
   *":$IMAGEBUILD_PULUMI_DIR:"*) ;;
@@ -38,6 +41,9 @@ export IMAGEBUILD_TEST_REGISTRY_USER="imagebuild"
 export IMAGEBUILD_TEST_REGISTRY_PASSWORD="imagebuild-test-password"
 export IMAGEBUILD_TEST_MOTO_ENDPOINT="http://127.0.0.1:5050"
 export IMAGEBUILD_TEST_CODEBUILD_ENDPOINT="http://127.0.0.1:5060"
+# The second daemon (Engine 29, containerd image store); the default one stays Engine 20.10.
+# `make rust-test-engine29` runs the local engine suites with DOCKER_HOST set to it.
+export IMAGEBUILD_TEST_DOCKER29_HOST="unix:///var/run/imagebuild-docker29.sock"
 
 # Base images made locally by scripts/make-base-images.sh (nothing can be pulled).
 export IMAGEBUILD_BASE_BUSYBOX="imagebuild-base/busybox:latest"

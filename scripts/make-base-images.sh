@@ -5,6 +5,9 @@
 # An image that already exists with the same recipe (label imagebuild.base.recipe) is skipped;
 # a changed recipe in this file re-makes it. The bookworm rootfs tarball is cached under
 # $IMAGEBUILD_TOOLS_DIR/base-images so re-importing it (e.g. after a docker reset) is quick.
+#
+# The daemon is $DOCKER_HOST (default: Engine 20.10's /var/run/docker.sock), or `--host URL`;
+# scripts/setup.sh runs this once per test daemon (Engine 20.10, then Engine 29).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
@@ -13,7 +16,14 @@ docker=/usr/bin/docker
 
 die() { echo "make-base-images: ERROR: $*" >&2; exit 1; }
 
-timeout 10 "$docker" info >/dev/null 2>&1 || die "dockerd is not answering: run scripts/start-services.sh first"
+case "${1:-}" in
+  --host) [ -n "${2:-}" ] || die "--host needs a daemon address (e.g. $IMAGEBUILD_TEST_DOCKER29_HOST)"; export DOCKER_HOST="$2" ;;
+  "") ;;
+  *) die "unknown argument '$1' (usage: make-base-images.sh [--host unix:///path/to/docker.sock])" ;;
+esac
+daemon="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+timeout 10 "$docker" info >/dev/null 2>&1 || die "no Docker daemon answers at $daemon: run scripts/start-services.sh first"
+echo "make-base-images: daemon $daemon (Docker $("$docker" version --format '{{.Server.Version}}'))"
 # image_current IMAGE RECIPE: true when IMAGE exists and was made from RECIPE.
 image_current() {
   [ "$("$docker" image inspect -f '{{index .Config.Labels "imagebuild.base.recipe"}}' "$1" 2>/dev/null)" = "$2" ]

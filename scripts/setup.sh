@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # One entry point for a usable machine: system packages, Python venv, Pulumi CLI + Python host,
-# test services, local base images. Every step is idempotent; on a set-up machine the whole run
-# takes a few seconds. `make test` and `make demo` call this first.
+# Docker Engine 29 (second test daemon), test services, local base images on both daemons. Every
+# step is idempotent; on a set-up machine the whole run takes a few seconds. `make test` and
+# `make demo` call this first.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=env.sh
+source "$here/env.sh"
+
+# step LABEL SCRIPT [ARGS...]: runs scripts/SCRIPT.sh, timed; stops setup on the first failure.
+step() {
+  local label="$1" script="$2" start=$SECONDS; shift 2
+  "$here/$script.sh" "$@" || { echo "setup: ERROR: scripts/$script.sh $* failed (see above)" >&2; exit 1; }
+  echo "setup: $label done in $((SECONDS - start))s"
+}
 
 total_start=$SECONDS
-for step in install-system setup-python build-pulumi start-services make-base-images; do
-  start=$SECONDS
-  "$here/$step.sh" || { echo "setup: ERROR: scripts/$step.sh failed (see above)" >&2; exit 1; }
-  echo "setup: $step done in $((SECONDS - start))s"
-done
+step install-system install-system
+step setup-python setup-python
+step build-pulumi build-pulumi
+step build-docker29 build-docker29
+step start-services start-services
+step make-base-images make-base-images
+step "make-base-images (Engine 29)" make-base-images --host "$IMAGEBUILD_TEST_DOCKER29_HOST"
 echo "setup: all done in $((SECONDS - total_start))s; use it with: source scripts/env.sh"

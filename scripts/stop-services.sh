@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the services that scripts/start-services.sh started (by the pids it recorded, nothing else).
 # Idempotent: a service that is not running, or was not started by us, is left alone.
+#   --keep-docker  stop the registry and moto only (both Docker daemons keep running)
+#   --engine29     stop only the second daemon (Engine 29, its containerd and its bridge)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
@@ -32,10 +34,29 @@ stop() {
   rm -f "$pidfile"
 }
 
-stop moto moto_server
-stop registry docker-registry
-if [ "${1:-}" = "--keep-docker" ]; then
-  echo "stop-services: leaving dockerd running (--keep-docker)"
-else
-  stop dockerd dockerd
-fi
+# stop_engine29: Engine 29 before its containerd; its bridge is ours alone (docker0 is Engine
+# 20.10's), removed once nothing answers on Engine 29's socket any more.
+stop_engine29() {
+  stop docker29 imagebuild-docker29.sock
+  stop docker29-containerd docker29/containerd.toml
+  if ip link show ib29br0 >/dev/null 2>&1 \
+     && ! curl -s -m 3 -o /dev/null --unix-socket "${IMAGEBUILD_TEST_DOCKER29_HOST#unix://}" http://engine29/_ping; then
+    ip link del ib29br0 && echo "stop-services: removed Engine 29's bridge ib29br0"
+  fi
+}
+
+case "${1:-}" in
+  --engine29)
+    # Only the second daemon: Engine 20.10, the registry and moto keep serving the others' tests.
+    stop_engine29 ;;
+  --keep-docker)
+    stop moto moto_server
+    stop registry docker-registry
+    echo "stop-services: leaving both Docker daemons running (--keep-docker)" ;;
+  "")
+    stop moto moto_server
+    stop registry docker-registry
+    stop_engine29
+    stop dockerd dockerd ;;
+  *) echo "stop-services: ERROR: unknown argument '$1' (usage: stop-services.sh [--keep-docker | --engine29])" >&2; exit 1 ;;
+esac

@@ -29,7 +29,7 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-/// The daemon's ends of connections to /var/run/docker.sock whose other end is one of our sockets
+/// The daemon's ends of connections to the socket under test whose other end is one of our sockets
 /// (from `ss`, which reports both inodes of each unix connection). Counting all of dockerd's open
 /// files, as this test once did, measures every engineer's builds on the shared daemon (seen growing
 /// from 24 to 60 while none of ours ran); this counts only connections to us.
@@ -50,11 +50,12 @@ fn daemon_connections_to_us() -> usize {
         .output()
         .expect("run ss (iproute2) to list unix connections");
     assert!(out.status.success(), "ss -xH failed");
+    let sock = docker_sock();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() >= 8 && f[4] == "/var/run/docker.sock" && ours.contains(f[7])
+            f.len() >= 8 && f[4] == sock && ours.contains(f[7])
         })
         .count()
 }

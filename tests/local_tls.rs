@@ -1,4 +1,4 @@
-//! DOCKER_HOST=tcp://... with DOCKER_TLS_VERIFY: a mutual-TLS proxy in front of the local socket
+//! DOCKER_HOST=tcp://... with DOCKER_TLS_VERIFY: a mutual-TLS proxy in front of the daemon under test
 //! stands in for a TLS daemon; a BuildKit build (session upgrade included) must go through it.
 
 mod local_common;
@@ -118,18 +118,20 @@ async fn tls_proxy(dir: &Path) -> std::net::SocketAddr {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // In front of the daemon under test ($DOCKER_HOST, else the default socket).
+    let sock = docker_sock();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
             let acceptor = acceptor.clone();
+            let sock = sock.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let Ok(mut unix) = tokio::net::UnixStream::connect("/var/run/docker.sock").await
-                else {
+                let Ok(mut unix) = tokio::net::UnixStream::connect(&sock).await else {
                     return;
                 };
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut unix).await;

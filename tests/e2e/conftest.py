@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "target" / "debug"
 VENV = REPO / ".venv"
 EXAMPLE_APP = REPO / "examples" / "app"
+BASE_IMAGES = ("imagebuild-base/busybox:latest", "imagebuild-base/python:3.11")
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -99,10 +100,19 @@ def tools_ready():
         pytest.fail(f"plugin not built at {PLUGIN_DIR}: run `cargo build --bins`")
     if shutil.which("pulumi") is None:
         pytest.fail("pulumi CLI not on PATH: run scripts/setup.sh and source scripts/env.sh")
-    docker = os.environ.get("IMAGEBUILD_DOCKER", "/usr/bin/docker")
-    probe = subprocess.run([docker, "info"], capture_output=True, text=True)
+    # The CLI, the plugin and the CodeBuild double all inherit DOCKER_HOST: check that daemon.
+    host = docker_host()
+    probe = docker("info", check=False)
     if probe.returncode != 0:
-        pytest.fail(f"Docker engine not reachable: {probe.stderr.strip()}")
+        pytest.fail(f"Docker engine not reachable at {host}: {probe.stderr.strip()}")
+    for image in BASE_IMAGES:
+        if docker("image", "inspect", "-f", "{{.Id}}", image, check=False).returncode != 0:
+            pytest.fail(f"base image {image} is missing on {host}: run scripts/make-base-images.sh --host {host}")
+
+
+def docker_host() -> str:
+    """The daemon under test: $DOCKER_HOST, else Engine 20.10's default socket."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:

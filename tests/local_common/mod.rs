@@ -15,6 +15,8 @@ use imagebuild::registry::{BasicCredentials, ImageName, RegistryConfig};
 use tokio_util::sync::CancellationToken;
 
 pub const BUSYBOX: &str = "imagebuild-base/busybox:latest";
+/// The local Python base image (scripts/make-base-images.sh).
+pub const PYTHON: &str = "imagebuild-base/python:3.11";
 
 /// Test registry address (scripts/env.sh).
 pub fn registry_addr() -> String {
@@ -31,22 +33,49 @@ pub fn registry_creds() -> BasicCredentials {
     }
 }
 
-/// Panics with the reason when dockerd, the registry or the base image is missing.
+/// Engine 20.10's socket, the daemon the suites use when DOCKER_HOST is unset.
+pub const DEFAULT_DOCKER_SOCK: &str = "/var/run/docker.sock";
+
+/// The daemon under test: $DOCKER_HOST (`make rust-test-engine29` sets Engine 29's), else the default socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("unix://{DEFAULT_DOCKER_SOCK}"))
+}
+
+/// The unix socket of the daemon under test (the suites only run against local daemons).
+pub fn docker_sock() -> String {
+    let host = docker_host();
+    match host.strip_prefix("unix://") {
+        Some(path) => path.to_string(),
+        None => {
+            panic!("DOCKER_HOST={host}: the local suites need a unix:// socket of a local daemon")
+        }
+    }
+}
+
+/// Panics with the reason when the daemon under test, the registry or a base image on it is missing.
 pub fn require_services() {
-    let sock = "/var/run/docker.sock";
-    if std::os::unix::net::UnixStream::connect(sock).is_err() {
-        panic!("dockerd is not reachable at unix://{sock}: run scripts/start-services.sh");
+    let host = docker_host();
+    if std::os::unix::net::UnixStream::connect(docker_sock()).is_err() {
+        panic!("no Docker daemon is reachable at {host}: run scripts/start-services.sh");
     }
     let addr = registry_addr();
     if std::net::TcpStream::connect(&addr).is_err() {
         panic!("the test registry is not reachable at {addr}: run scripts/start-services.sh");
     }
-    let out = std::process::Command::new("/usr/bin/docker")
-        .args(["image", "inspect", "-f", "{{.Id}}", BUSYBOX])
-        .output()
-        .expect("run /usr/bin/docker");
-    if !out.status.success() {
-        panic!("base image {BUSYBOX} is missing: run scripts/make-base-images.sh");
+    // /usr/bin/docker inherits DOCKER_HOST, so this asks the daemon under test.
+    for image in [BUSYBOX, PYTHON] {
+        let out = std::process::Command::new("/usr/bin/docker")
+            .args(["image", "inspect", "-f", "{{.Id}}", image])
+            .output()
+            .expect("run /usr/bin/docker");
+        if !out.status.success() {
+            panic!(
+                "base image {image} is missing on {host}: run scripts/make-base-images.sh --host {host}"
+            );
+        }
     }
 }
 
