@@ -139,6 +139,8 @@ fn print_plan(plan: &Plan, args: &Args) {
     }
     println!("platform:   {}", args.request.platform);
     println!("hash:       {}", snap.hash);
+    // What a provider up to 0.1.x recorded for the same files and inputs (upgrades adopt it).
+    println!("format 1:   {}", snap.legacy_hash);
     println!("reads:      {}", describe_reads(&snap.reads));
     println!("files:      {}", snap.files);
     println!("bytes:      {} ({})", snap.bytes, human(snap.bytes));

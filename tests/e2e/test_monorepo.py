@@ -4,12 +4,14 @@ copy it, and a rebuilt base image every image built FROM it (digest chaining).""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
-from conftest import Project, Registry
+from conftest import PLUGIN_DIR, Project, Registry
 
 PROGRAMS = Path(__file__).parent / "programs"
 TOKEN = "imagebuild:index:ContainerImage"
+PLUGIN = PLUGIN_DIR / "pulumi-resource-imagebuild"
 # Six handlers; three copy each shared package.
 SERVICES = {
     "ingest": "receipt_dynamo",
@@ -127,3 +129,67 @@ def test_edits_update_exactly_the_images_that_read_them(project_factory, registr
     assert changed(after_package, after_base) == {"base", *SERVICES}
     p.up("--expect-no-changes")
     p.run("preview", "--expect-no-changes")
+
+
+def test_upgrade_from_format_1_hashes_rebuilds_nothing(project_factory, registry, unique):
+    """State written by a provider that hashed every kept file (format 1): the upgraded provider
+    recognises unchanged images, reports no change, and records the current hash quietly."""
+    p = monorepo_project(project_factory, registry, unique)
+    p.up()
+    before = digests(p)
+    repo = p.dir / "repo"
+    # The format 1 hash of each image, as the `context` command reports it for the same inputs.
+    legacy, current = {}, {}
+    for res in p.resources(TOKEN):
+        name = res["urn"].rsplit("::", 1)[-1]
+        inputs = res["inputs"]
+        cmd = ["context", str(repo), "--dockerfile", str(p.dir / inputs["dockerfile"])]
+        for k, v in sorted((inputs.get("buildArgs") or {}).items()):
+            cmd += ["--build-arg", f"{k}={v}"]
+        out = subprocess.run(
+            [str(PLUGIN), *cmd], capture_output=True, text=True, check=True, cwd=p.dir
+        ).stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        legacy[name], current[name] = fields["format 1"].strip(), fields["hash"].strip()
+        assert current[name] == res["outputs"]["contextHash"], f"{name}: CLI and resource disagree"
+    # Rewrite the state as the old provider would have left it.
+    state = json.loads(p.export())
+    for res in state["deployment"]["resources"]:
+        name = res["urn"].rsplit("::", 1)[-1]
+        if res["type"] == TOKEN:
+            res["inputs"]["contextHash"] = legacy[name]
+            res["outputs"]["contextHash"] = legacy[name]
+    exported = p.dir / "old-state.json"
+    exported.write_text(json.dumps(state))
+    p.run("stack", "import", "--file", str(exported))
+
+    p.run("preview", "--expect-no-changes")
+    p.up("--expect-no-changes")
+    assert digests(p) == before
+    for res in p.resources(TOKEN):
+        name = res["urn"].rsplit("::", 1)[-1]
+        assert res["inputs"]["contextHash"] == current[name], f"{name}: new hash not recorded"
+    p.run("preview", "--expect-no-changes")
+
+    # A real change after the upgrade still updates exactly the image that reads it.
+    handler = repo / "services/embed/handler.py"
+    handler.write_text(handler.read_text() + "# edited\n")
+    assert planned_updates(p) == {"embed"}
+
+
+def test_bad_dockerfiles_fail_check_naming_the_file_and_line(project_factory, registry, unique):
+    p = monorepo_project(project_factory, registry, unique)
+    p.up()  # the handlers' build args (the base's digest) are known from now on
+    dockerfile = p.dir / "repo/services/Dockerfile"
+    dockerfile.write_text(SERVICE_DOCKERFILE + "FORM scratch\n")
+    failed = p.run("preview", check=False)
+    assert failed.returncode != 0
+    text = failed.stdout + failed.stderr
+    assert "services/Dockerfile: line 9: unknown instruction: FORM" in text, text[-3000:]
+
+    dockerfile.write_text(SERVICE_DOCKERFILE.replace("handler.py", "missing_handler.py"))
+    failed = p.run("preview", check=False)
+    assert failed.returncode != 0
+    text = failed.stdout + failed.stderr
+    assert "COPY services/${SERVICE}/missing_handler.py" in text, text[-3000:]
+    assert "does not exist in the build context" in text, text[-3000:]
