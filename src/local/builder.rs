@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::daemon::{body_text, encode, DaemonAddr, RawBody};
 use super::progress::{exit_code, Tracker};
+use super::ssh::SshAgents;
 use super::syncdirs::SyncDirs;
 use super::transferlog::TransferLog;
 use super::{session, BuildSpec, LocalError, ProgressEvent};
@@ -49,6 +50,8 @@ pub(crate) struct SessionFiles {
     pub log: Arc<TransferLog>,
     /// `X-Docker-Expose-Session-Sharedkey`.
     pub shared_key: String,
+    /// SSH agents offered to `RUN --mount=type=ssh`.
+    pub ssh: SshAgents,
 }
 
 /// Why a build did not produce an image.
@@ -173,10 +176,15 @@ async fn run_inner(
         let shared_key = files
             .as_ref()
             .map_or_else(|| session_id.clone(), |f| f.shared_key.clone());
+        let (files, ssh) = match files {
+            Some(f) => (Some((f.dirs, f.log)), f.ssh),
+            None => (None, SshAgents::default()),
+        };
         let services = session::Services {
             secrets: Arc::new(req.spec.secrets.clone()),
             creds: req.creds.clone(),
-            files: files.map(|f| (f.dirs, f.log)),
+            files,
+            ssh,
         };
         Some(session::start(req.addr, req.api_prefix, &session_id, &shared_key, services).await?)
     } else {

@@ -99,6 +99,7 @@ pub fn build_spec(snap: ContextSnapshot) -> BuildSpec {
         no_cache: false,
         cache_from: vec![],
         secrets: BTreeMap::new(),
+        ssh: vec![],
     }
 }
 
@@ -149,6 +150,7 @@ pub fn engine(max: usize) -> LocalEngine {
     LocalEngine::new(LocalConfig {
         docker_host: None,
         max_parallel_builds: max,
+        max_parallel_pushes: 0,
     })
 }
 
