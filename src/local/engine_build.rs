@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::api::{self, DaemonVersion};
 use super::builder::{self, BuildFailure, BuildRequest, SessionFiles};
-use super::daemon::DaemonAddr;
+use super::daemon::{DaemonAddr, RawBody};
 use super::engine::{force_classic, LocalEngine};
 use super::progress::Tracker;
 use super::ssh::SshAgents;
@@ -80,24 +80,8 @@ impl LocalEngine {
             if !buildkit {
                 self.classic_preconditions(spec, addr, &ssh, progress)?;
             }
-            let snap = &spec.build.snapshot;
-            let (dockerfile, body, files) = if buildkit {
-                // BuildKit asks for what it needs over the session, as with the docker CLI.
-                let (dirs, name) = SyncDirs::for_snapshot(snap);
-                let log = Arc::new(TransferLog::new(progress.clone()));
-                transfer_log = Some(log.clone());
-                let files = SessionFiles {
-                    dirs,
-                    log,
-                    shared_key: shared_key(&addr.display, snap),
-                    ssh: ssh.clone(),
-                };
-                (name, api::empty(), Some(files))
-            } else {
-                transfer_log = None;
-                let (name, body) = context_body::body(snap, addr.is_remote());
-                (name, body, None)
-            };
+            let (dockerfile, body, files) = context_for(buildkit, spec, addr, &ssh, progress);
+            transfer_log = files.as_ref().map(|f| f.log.clone());
             let req = BuildRequest {
                 addr,
                 api_prefix: &prefix,
@@ -177,6 +161,31 @@ impl LocalEngine {
         }
         Ok(())
     }
+}
+
+/// The Dockerfile name, the request body and the session's files for one attempt: BuildKit asks
+/// for what it needs over the session, as with the docker CLI (empty body); the classic builder
+/// gets the context as a tar body.
+fn context_for(
+    buildkit: bool,
+    spec: &PublishSpec,
+    addr: &DaemonAddr,
+    ssh: &SshAgents,
+    progress: &UnboundedSender<ProgressEvent>,
+) -> (String, RawBody, Option<SessionFiles>) {
+    let snap = &spec.build.snapshot;
+    if !buildkit {
+        let (name, body) = context_body::body(snap, addr.is_remote());
+        return (name, body, None);
+    }
+    let (dirs, name) = SyncDirs::for_snapshot(snap);
+    let files = SessionFiles {
+        dirs,
+        log: Arc::new(TransferLog::new(progress.clone())),
+        shared_key: shared_key(&addr.display, snap),
+        ssh: ssh.clone(),
+    };
+    (name, api::empty(), Some(files))
 }
 
 /// A platform whose OS the daemon cannot run fails before any build.

@@ -133,6 +133,18 @@ pub(crate) async fn start(
     // Served on this task (not tonic's serve_with_incoming, which spawns a detached task per
     // connection): aborting the task must drop the connection so the daemon ends the session.
     let cancel = CancellationToken::new();
+    let routes = routes(services, &cancel);
+    let task = tokio::spawn(async move {
+        let _keep_conn_driver = guard;
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(upgraded, TowerToHyperService::new(routes))
+            .await;
+    });
+    Ok(Session { task, cancel })
+}
+
+/// The gRPC services of one session; transfers and forwarded agents stop when `cancel` fires.
+fn routes(services: Services, cancel: &CancellationToken) -> tonic14::service::Routes {
     let mut routes = tonic14::service::Routes::new(HealthServer::new(Healthy))
         .add_service(SecretsServer::new(SecretStore {
             secrets: services.secrets,
@@ -148,14 +160,7 @@ pub(crate) async fn start(
         let ssh = SshService::new(services.ssh, cancel.clone());
         routes = routes.add_service(SshServer::new(ssh));
     }
-    let routes = routes.prepare();
-    let task = tokio::spawn(async move {
-        let _keep_conn_driver = guard;
-        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(upgraded, TowerToHyperService::new(routes))
-            .await;
-    });
-    Ok(Session { task, cancel })
+    routes.prepare()
 }
 
 struct Healthy;
