@@ -287,6 +287,7 @@ async fn run(t: Transfer, prepared: Prepared, incoming: Streaming<Packet>) {
         served
     };
     let (_, end, served) = tokio::join!(stats, reader, workers);
+    t.log.transfer_ended();
     match (end, served) {
         (_, Err(failure)) => t.fail(failure).await,
         (ReaderEnd::Fin, Ok(())) => {
