@@ -116,6 +116,7 @@ impl ProviderConfig {
         LocalConfig {
             docker_host: self.docker_host.clone(),
             max_parallel_builds: self.max_parallel_builds,
+            max_parallel_pushes: 0,
         }
     }
 

@@ -9,10 +9,42 @@ use imagebuild::local::{LocalError, ProgressEvent};
 use local_common::*;
 use tokio_util::sync::CancellationToken;
 
+/// The engine-stamped instant of the first event `pick` accepts.
+fn stamp(
+    ev: &[(Instant, ProgressEvent)],
+    pick: impl Fn(&ProgressEvent) -> Option<Instant>,
+) -> Instant {
+    ev.iter()
+        .find_map(|(_, e)| pick(e))
+        .expect("the event was sent")
+}
+
+/// Most spans open at one instant (an end at the same instant as a start closes first).
+fn peak(spans: &[(Instant, Instant)]) -> i32 {
+    let mut points: Vec<(Instant, i32)> = spans
+        .iter()
+        .flat_map(|(s, e)| [(*s, 1), (*e, -1)])
+        .collect();
+    points.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut cur, mut peak) = (0, 0);
+    for (_, d) in points {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    peak
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn six_builds_with_limit_two_never_overlap_more_than_two() {
     require_services();
-    let eng = Arc::new(engine(2));
+    // Two build slots, one push slot: pushes run outside the build slots, under their own bound.
+    let eng = Arc::new(imagebuild::local::LocalEngine::new(
+        imagebuild::local::LocalConfig {
+            docker_host: None,
+            max_parallel_builds: 2,
+            max_parallel_pushes: 1,
+        },
+    ));
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut handles = Vec::new();
     for i in 0..6 {
@@ -26,49 +58,56 @@ async fn six_builds_with_limit_two_never_overlap_more_than_two() {
             publish(&eng, spec, CancellationToken::new()).await
         }));
     }
-    let mut spans = Vec::new();
+    let (mut builds, mut pushes) = (Vec::new(), Vec::new());
     let mut queued_seen = 0;
     for h in handles {
         let (r, ev) = h.await.unwrap();
         r.unwrap_or_else(|e| panic!("a parallel build failed: {e}"));
         // The engine stamps these when it sends them: the time a reader receives an event
         // depends on scheduling and would make a finished build look like it still runs.
-        let start = ev
-            .iter()
-            .find_map(|(_, e)| match e {
-                ProgressEvent::Started { at } => Some(*at),
-                _ => None,
-            })
-            .expect("a Started event");
-        let end = ev
-            .iter()
-            .find_map(|(_, e)| match e {
-                ProgressEvent::Done { at } => Some(*at),
-                _ => None,
-            })
-            .expect("a Done event");
+        let started = stamp(&ev, |e| match e {
+            ProgressEvent::Started { at } => Some(*at),
+            _ => None,
+        });
+        let built = stamp(&ev, |e| match e {
+            ProgressEvent::Built { at } => Some(*at),
+            _ => None,
+        });
+        let push_started = stamp(&ev, |e| match e {
+            ProgressEvent::PushStarted { at } => Some(*at),
+            _ => None,
+        });
+        let done = stamp(&ev, |e| match e {
+            ProgressEvent::Done { at } => Some(*at),
+            _ => None,
+        });
+        assert!(started <= built && built <= push_started && push_started <= done);
         if ev
             .iter()
             .any(|(_, e)| matches!(e, ProgressEvent::Queued { .. }))
         {
             queued_seen += 1;
         }
-        spans.push((start, end));
+        builds.push((started, built));
+        pushes.push((push_started, done));
     }
-    let mut points: Vec<(Instant, i32)> = spans
-        .iter()
-        .flat_map(|(s, e)| [(*s, 1), (*e, -1)])
-        .collect();
-    points.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    let (mut cur, mut peak) = (0, 0);
-    for (_, d) in points {
-        cur += d;
-        peak = peak.max(cur);
-    }
-    assert_eq!(peak, 2, "observed {peak} concurrent builds");
+    assert_eq!(peak(&builds), 2, "concurrent builds (Started..Built)");
+    assert_eq!(peak(&pushes), 1, "concurrent pushes (PushStarted..Done)");
     assert!(
         queued_seen >= 4,
         "only {queued_seen} builds reported Queued"
+    );
+    // A build slot is given back before the push: some push ran while another build held a slot
+    // (with the slot held through the push, no push could overlap a build that waited for it).
+    let overlapped = pushes.iter().enumerate().any(|(i, (ps, pe))| {
+        builds
+            .iter()
+            .enumerate()
+            .any(|(j, (bs, be))| i != j && bs < pe && ps < be)
+    });
+    assert!(
+        overlapped,
+        "no push overlapped another build: {builds:?} {pushes:?}"
     );
 }
 

@@ -158,6 +158,7 @@ async fn builds_through_a_mutual_tls_docker_host() {
     let eng = LocalEngine::new(LocalConfig {
         docker_host: Some(format!("tcp://{addr}")),
         max_parallel_builds: 1,
+        max_parallel_pushes: 0,
     });
     let (r, ev) = publish(&eng, spec, CancellationToken::new()).await;
     let p = r.unwrap_or_else(|e| panic!("build over TLS failed: {e}"));
@@ -176,6 +177,7 @@ async fn builds_through_a_mutual_tls_docker_host() {
     let eng = LocalEngine::new(LocalConfig {
         docker_host: Some(format!("tcp://{addr}")),
         max_parallel_builds: 1,
+        max_parallel_pushes: 0,
     });
     let (r, _) = publish(&eng, spec2, CancellationToken::new()).await;
     let msg = r.expect_err("no client certificate").to_string();

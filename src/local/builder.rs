@@ -12,8 +12,9 @@ use http_body_util::BodyExt;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::daemon::{body_text, encode, DaemonAddr, RawBody};
+use super::daemon::{body_text, encode, ConnGuard, DaemonAddr, RawBody};
 use super::progress::{exit_code, Tracker};
+use super::ssh::SshAgents;
 use super::syncdirs::SyncDirs;
 use super::transferlog::TransferLog;
 use super::{session, BuildSpec, LocalError, ProgressEvent};
@@ -49,6 +50,8 @@ pub(crate) struct SessionFiles {
     pub log: Arc<TransferLog>,
     /// `X-Docker-Expose-Session-Sharedkey`.
     pub shared_key: String,
+    /// SSH agents offered to `RUN --mount=type=ssh`.
+    pub ssh: SshAgents,
 }
 
 /// Why a build did not produce an image.
@@ -173,10 +176,15 @@ async fn run_inner(
         let shared_key = files
             .as_ref()
             .map_or_else(|| session_id.clone(), |f| f.shared_key.clone());
+        let (files, ssh) = match files {
+            Some(f) => (Some((f.dirs, f.log)), f.ssh),
+            None => (None, SshAgents::default()),
+        };
         let services = session::Services {
             secrets: Arc::new(req.spec.secrets.clone()),
             creds: req.creds.clone(),
-            files: files.map(|f| (f.dirs, f.log)),
+            files,
+            ssh,
         };
         Some(session::start(req.addr, req.api_prefix, &session_id, &shared_key, services).await?)
     } else {
@@ -207,28 +215,22 @@ async fn run_inner(
         }
     };
     if !resp.status().is_success() {
-        let status = resp.status();
-        let text = body_text(resp).await;
-        let lower = text.to_ascii_lowercase();
-        let refused = [
-            "not supported",
-            "not enabled",
-            "experimental",
-            "unknown builder",
-        ]
-        .iter()
-        .any(|k| lower.contains(k));
-        if req.buildkit && lower.contains("buildkit") && refused {
-            return Err(BuildFailure::NoBuildKit(text));
-        }
-        return Err(map_error(
-            req,
-            tracker,
-            &tracker.redactor().apply(&format!("HTTP {status}: {text}")),
-        )
-        .into());
+        return Err(refused(req, tracker, resp).await);
     }
 
+    read_output(req, resp, guard, &build_id, tracker, progress, cancel).await
+}
+
+/// Follows the build's JSON stream to its end (or cancels the build on the daemon).
+async fn read_output(
+    req: &BuildRequest<'_>,
+    resp: http::Response<hyper::body::Incoming>,
+    guard: ConnGuard,
+    build_id: &str,
+    tracker: &mut Tracker,
+    progress: &UnboundedSender<ProgressEvent>,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, BuildFailure> {
     let mut body = resp.into_body().into_data_stream();
     let mut buf = BytesMut::new();
     let mut image_id = None;
@@ -239,7 +241,7 @@ async fn run_inner(
             _ = cancel.cancelled() => {
                 drop(body);
                 drop(guard);
-                cancel_on_daemon(req.addr, req.api_prefix, &build_id).await;
+                cancel_on_daemon(req.addr, req.api_prefix, build_id).await;
                 return Err(LocalError::Cancelled.into());
             }
         };
@@ -270,6 +272,31 @@ async fn run_inner(
         return Err(map_error(req, tracker, &msg).into());
     }
     Ok(image_id)
+}
+
+/// Turns a non-2xx answer to `/build` into the failure: BuildKit refused (the caller may fall back
+/// to the classic builder), or a build error.
+async fn refused(
+    req: &BuildRequest<'_>,
+    tracker: &Tracker,
+    resp: http::Response<hyper::body::Incoming>,
+) -> BuildFailure {
+    let status = resp.status();
+    let text = body_text(resp).await;
+    let lower = text.to_ascii_lowercase();
+    let refused = [
+        "not supported",
+        "not enabled",
+        "experimental",
+        "unknown builder",
+    ]
+    .iter()
+    .any(|k| lower.contains(k));
+    if req.buildkit && lower.contains("buildkit") && refused {
+        return BuildFailure::NoBuildKit(text);
+    }
+    let message = tracker.redactor().apply(&format!("HTTP {status}: {text}"));
+    map_error(req, tracker, &message).into()
 }
 
 fn handle(

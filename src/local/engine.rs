@@ -1,5 +1,7 @@
-//! `LocalEngine::publish`: adopt if the hash tag exists, else wait for a slot, build, tag, push and
-//! read the digest back from the registry.
+//! `LocalEngine::publish`: adopt if the hash tag exists, else build while a build slot is held,
+//! then push while a push slot is held (a second, separate bound) and read the digest back from
+//! the registry. Builds compete for the daemon's CPU and disk, pushes for the network: a finished
+//! build gives its slot to the next one instead of holding it through a slow upload.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,24 +12,22 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, DaemonVersion};
-use super::builder::{self, BuildFailure, BuildRequest, SessionFiles};
 use super::daemon::DaemonAddr;
-use super::limiter::Limiter;
-use super::progress::Tracker;
-use super::syncdirs::{shared_key, SyncDirs};
-use super::transferlog::TransferLog;
-use super::{context_body, push, LocalConfig, LocalError, ProgressEvent, PublishSpec, Published};
-use crate::redact::Redactor;
+use super::engine_build::BuildInputs;
+use super::engine_push::{push_all, PushTarget};
+use super::limiter::{Limiter, Permit};
+use super::{ssh, LocalConfig, LocalError, ProgressEvent, PublishSpec, Published};
 use crate::registry::{BasicCredentials, Registry, RegistryConfig};
 
-/// The process-wide build engine; holds the build limiter. Share one per process.
+/// The process-wide build engine; holds the build and push limiters. Share one per process.
 pub struct LocalEngine {
     cfg: LocalConfig,
     limiter: Limiter,
+    push_limiter: Limiter,
     version: Mutex<Option<DaemonVersion>>,
-    no_buildkit: AtomicBool,
-    classic_logged: AtomicBool,
-    builds_started: AtomicU64,
+    pub(super) no_buildkit: AtomicBool,
+    pub(super) classic_logged: AtomicBool,
+    pub(super) builds_started: AtomicU64,
 }
 
 impl std::fmt::Debug for LocalEngine {
@@ -35,6 +35,7 @@ impl std::fmt::Debug for LocalEngine {
         f.debug_struct("LocalEngine")
             .field("cfg", &self.cfg)
             .field("max_parallel_builds", &self.limiter.max())
+            .field("max_parallel_pushes", &self.push_limiter.max())
             .finish()
     }
 }
@@ -47,8 +48,13 @@ pub fn default_parallelism() -> usize {
         .clamp(2, 8)
 }
 
+/// Default bound on pushes: uploads wait on the network and the registry, not on local cores, but
+/// each one keeps the daemon reading and compressing layers; four at once keep a link busy
+/// without flooding a registry that throttles.
+pub const DEFAULT_PARALLEL_PUSHES: usize = 4;
+
 /// `IMAGEBUILD_LOCAL_BUILDER=classic` forces the classic builder (diagnosis, and tests of the fallback).
-fn force_classic() -> bool {
+pub(super) fn force_classic() -> bool {
     std::env::var("IMAGEBUILD_LOCAL_BUILDER").is_ok_and(|v| v.eq_ignore_ascii_case("classic"))
 }
 
@@ -72,17 +78,28 @@ fn valid_tag(t: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
+fn now() -> Instant {
+    Instant::now()
+}
+
 impl LocalEngine {
-    /// An engine with its own limiter (`max_parallel_builds`, 0 = `default_parallelism()`).
+    /// An engine with its own limiters (`max_parallel_builds`, 0 = `default_parallelism()`;
+    /// `max_parallel_pushes`, 0 = `DEFAULT_PARALLEL_PUSHES`).
     pub fn new(cfg: LocalConfig) -> Self {
         let max = if cfg.max_parallel_builds == 0 {
             default_parallelism()
         } else {
             cfg.max_parallel_builds
         };
+        let pushes = if cfg.max_parallel_pushes == 0 {
+            DEFAULT_PARALLEL_PUSHES
+        } else {
+            cfg.max_parallel_pushes
+        };
         LocalEngine {
             cfg,
             limiter: Limiter::new(max),
+            push_limiter: Limiter::new(pushes),
             version: Mutex::new(None),
             no_buildkit: AtomicBool::new(false),
             classic_logged: AtomicBool::new(false),
@@ -100,7 +117,15 @@ impl LocalEngine {
         self.limiter.max()
     }
 
-    async fn daemon_version(&self, addr: &DaemonAddr) -> Result<DaemonVersion, LocalError> {
+    /// The configured bound on concurrent pushes.
+    pub fn max_parallel_pushes(&self) -> usize {
+        self.push_limiter.max()
+    }
+
+    pub(super) async fn daemon_version(
+        &self,
+        addr: &DaemonAddr,
+    ) -> Result<DaemonVersion, LocalError> {
         if let Some(v) = self.version.lock().ok().and_then(|g| g.clone()) {
             return Ok(v);
         }
@@ -128,251 +153,119 @@ impl LocalEngine {
         }
         let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
         let registry = spec.push.then(|| Registry::new(spec.registry.clone()));
-        let mut tags = vec![repo.with_tag(&spec.hash_tag)];
-        tags.extend(spec.extra_tags.iter().map(|t| repo.with_tag(t)));
-
         if let Some(reg) = &registry {
-            let found = tokio::select! {
-                r = reg.manifest_digest(&repo, &spec.hash_tag) => r?,
-                _ = cancel.cancelled() => return Err(LocalError::Cancelled),
-            };
-            if let Some(digest) = found {
-                for t in &spec.extra_tags {
-                    reg.put_tag(&repo, &digest, t).await?;
-                }
-                let image_id = reg.config_digest(&repo, &digest).await.unwrap_or_default();
-                let _ = progress.send(ProgressEvent::Adopted);
-                let _ = progress.send(ProgressEvent::Done {
-                    at: std::time::Instant::now(),
-                });
-                return Ok(Published {
-                    image_id: image_id.unwrap_or_default(),
-                    image_uri: Some(repo.with_digest(&digest)),
-                    digest: Some(digest),
-                    tags,
-                    adopted: true,
-                    build_seconds: 0.0,
-                    context_bytes_sent: 0,
-                    transfers: Vec::new(),
-                });
+            if let Some(p) = self.adopt(&spec, reg, &progress, &cancel).await? {
+                return Ok(p);
             }
         }
+        // Checked before any build starts: a missing agent is an input error, not a build failure.
+        let agents = ssh::resolve(&spec.build.ssh).await?;
 
-        let _permit = tokio::select! {
-            p = self.limiter.acquire(|ahead| { let _ = progress.send(ProgressEvent::Queued { ahead }); }) => p,
-            _ = cancel.cancelled() => return Err(LocalError::Cancelled),
-        };
-        let _ = progress.send(ProgressEvent::Started {
-            at: std::time::Instant::now(),
-        });
-        let build_start = Instant::now();
-        let version = self.daemon_version(&addr).await?;
-        let daemon_platform = format!("{}/{}", version.os, version.arch);
-        if let Some(p) = &spec.build.platform {
-            if p.split('/').next() != Some(version.os.as_str()) {
-                return Err(LocalError::Platform {
-                    platform: p.clone(),
-                    daemon: daemon_platform,
-                    detail: format!("the daemon runs {} containers only", version.os),
-                });
-            }
-        }
-        let creds = self.build_credentials(&spec, registry.as_ref()).await;
-        let redactor = Redactor::new(spec.build.secrets.values());
-        let mut tracker = Tracker::new(redactor.clone());
-        let prefix = version.prefix();
-        let tag_ref = repo.with_tag(&spec.hash_tag);
-        let mut buildkit =
-            version.has_buildkit() && !self.no_buildkit.load(Ordering::SeqCst) && !force_classic();
-        let mut transfer_log: Option<Arc<TransferLog>>;
-        let built_id = loop {
-            if !buildkit {
-                if !spec.build.secrets.is_empty() {
-                    return Err(LocalError::Invalid(format!(
-                        "the Docker daemon at {} has no BuildKit, and build secrets need BuildKit; \
-                         enable BuildKit on the daemon (Docker 18.09+ on Linux)",
-                        addr.display
-                    )));
-                }
-                if !self.classic_logged.swap(true, Ordering::SeqCst) {
-                    let msg = format!(
-                        "the Docker daemon at {} has no BuildKit; using the classic builder \
-                         (no cache mounts, no secrets, no inline cache)",
-                        addr.display
-                    );
-                    eprintln!("imagebuild: {msg}");
-                    let _ = progress.send(ProgressEvent::Log(msg));
-                }
-            }
-            let snap = &spec.build.snapshot;
-            let (dockerfile, body, files) = if buildkit {
-                // BuildKit asks for what it needs over the session, as with the docker CLI.
-                let (dirs, name) = SyncDirs::for_snapshot(snap);
-                let log = Arc::new(TransferLog::new(progress.clone()));
-                transfer_log = Some(log.clone());
-                let files = SessionFiles {
-                    dirs,
-                    log,
-                    shared_key: shared_key(&addr.display, snap),
-                };
-                (name, api::empty(), Some(files))
-            } else {
-                transfer_log = None;
-                let (name, body) = context_body::body(snap, addr.is_remote());
-                (name, body, None)
-            };
-            let req = BuildRequest {
+        let built = {
+            let _slot = self
+                .slot(&self.limiter, &progress, &cancel, |ahead| {
+                    ProgressEvent::Queued { ahead }
+                })
+                .await?;
+            let _ = progress.send(ProgressEvent::Started { at: now() });
+            let inputs = BuildInputs {
                 addr: &addr,
-                api_prefix: &prefix,
-                buildkit,
-                spec: &spec.build,
-                tag: &tag_ref,
-                dockerfile: &dockerfile,
-                files,
-                creds: creds.clone(),
-                inline_cache: spec.push,
+                registry: registry.as_ref(),
+                ssh: agents,
+                progress: &progress,
+                cancel: &cancel,
             };
-            self.builds_started.fetch_add(1, Ordering::SeqCst);
-            match builder::run(req, body, &mut tracker, &progress, &cancel).await {
-                Ok(id) => break id,
-                Err(BuildFailure::NoBuildKit(_)) if buildkit => {
-                    self.no_buildkit.store(true, Ordering::SeqCst);
-                    buildkit = false;
-                }
-                Err(BuildFailure::NoBuildKit(msg)) => {
-                    return Err(LocalError::BuildFailed {
-                        message: redactor.apply(&msg),
-                        log_tail: tracker.tail(),
-                    })
-                }
-                Err(BuildFailure::Error(LocalError::Platform {
-                    platform, detail, ..
-                })) => {
-                    return Err(LocalError::Platform {
-                        platform,
-                        daemon: daemon_platform,
-                        detail,
-                    })
-                }
-                Err(BuildFailure::Error(LocalError::BuildFailed { message, log_tail })) => {
-                    // A foreign platform usually fails while resolving base images (only the
-                    // daemon's own platform exists locally, and pulling may be impossible).
-                    let foreign = spec
-                        .build
-                        .platform
-                        .as_deref()
-                        .filter(|p| *p != daemon_platform);
-                    if let (Some(p), true) =
-                        (foreign, message.contains("failed to create LLB definition"))
-                    {
-                        return Err(LocalError::Platform {
-                            platform: p.to_string(),
-                            daemon: daemon_platform,
-                            detail: format!(
-                                "no {p} variant of a base image is available: {message}"
-                            ),
-                        });
-                    }
-                    return Err(LocalError::BuildFailed { message, log_tail });
-                }
-                Err(BuildFailure::Error(e)) => return Err(e),
-            }
+            let built = self.build_image(&spec, inputs).await?;
+            let _ = progress.send(ProgressEvent::Built { at: now() });
+            built
         };
-        let image_id = match built_id {
-            Some(id) => id,
-            None => api::image_id(&addr, &prefix, &tag_ref).await?,
-        };
-        let repo_str = repo.to_string();
-        for t in &spec.extra_tags {
-            api::tag(&addr, &prefix, &image_id, &repo_str, t).await?;
-        }
-        let build_seconds = build_start.elapsed().as_secs_f64();
-        let (context_bytes_sent, transfers) = transfer_log
-            .map(|l| (l.bytes(), l.requests()))
-            .unwrap_or_default();
-        let Some(reg) = registry else {
-            let _ = progress.send(ProgressEvent::Done {
-                at: std::time::Instant::now(),
-            });
-            return Ok(Published {
-                image_id,
-                digest: None,
-                image_uri: None,
-                tags,
-                adopted: false,
-                build_seconds,
-                context_bytes_sent,
-                transfers,
-            });
-        };
-
-        let push_creds = reg.credentials(&repo.registry).await?;
-        push::push(
-            &addr,
-            &prefix,
-            &repo,
-            &spec.hash_tag,
-            &push_creds,
-            &redactor,
-            &progress,
-            &cancel,
-        )
-        .await?;
-        let mut published = Published {
-            image_id,
+        let published = Published {
+            image_id: built.image_id,
             digest: None,
             image_uri: None,
-            tags,
+            tags: std::iter::once(&spec.hash_tag)
+                .chain(&spec.extra_tags)
+                .map(|t| repo.with_tag(t))
+                .collect(),
             adopted: false,
-            build_seconds,
-            context_bytes_sent,
-            transfers,
+            build_seconds: built.build_seconds,
+            context_bytes_sent: built.context_bytes_sent,
+            transfers: built.transfers,
         };
-        let after = |published: &Published, e: LocalError| LocalError::AfterPush {
-            published: Box::new(published.clone()),
-            source: Box::new(e),
+        let Some(reg) = registry else {
+            let _ = progress.send(ProgressEvent::Done { at: now() });
+            return Ok(published);
         };
-        match reg.manifest_digest(&repo, &spec.hash_tag).await {
-            Ok(Some(d)) => {
-                published.image_uri = Some(repo.with_digest(&d));
-                published.digest = Some(d);
-            }
-            Ok(None) => {
-                return Err(after(
-                    &published,
-                    LocalError::Push {
-                        reference: tag_ref.clone(),
-                        attempts: 1,
-                        detail: "the push finished but the registry does not serve the tag".into(),
-                    },
-                ))
-            }
-            Err(e) => return Err(after(&published, e.into())),
-        }
-        for t in &spec.extra_tags {
-            if let Err(e) = push::push(
-                &addr,
-                &prefix,
-                &repo,
-                t,
-                &push_creds,
-                &redactor,
-                &progress,
-                &cancel,
-            )
-            .await
-            {
-                return Err(after(&published, e));
-            }
-        }
-        let _ = progress.send(ProgressEvent::Done {
-            at: std::time::Instant::now(),
-        });
+        let _slot = self
+            .slot(&self.push_limiter, &progress, &cancel, |ahead| {
+                ProgressEvent::PushQueued { ahead }
+            })
+            .await?;
+        let _ = progress.send(ProgressEvent::PushStarted { at: now() });
+        let target = PushTarget {
+            addr: &addr,
+            prefix: &built.prefix,
+            registry: &reg,
+            redactor: &built.redactor,
+        };
+        let published = push_all(target, &spec, published, &progress, &cancel).await?;
+        let _ = progress.send(ProgressEvent::Done { at: now() });
         Ok(published)
     }
 
+    /// Waits for a slot of `limiter`, reporting the queue position with `queued`.
+    async fn slot(
+        &self,
+        limiter: &Limiter,
+        progress: &UnboundedSender<ProgressEvent>,
+        cancel: &CancellationToken,
+        queued: impl Fn(usize) -> ProgressEvent,
+    ) -> Result<Permit, LocalError> {
+        tokio::select! {
+            p = limiter.acquire(|ahead| { let _ = progress.send(queued(ahead)); }) => Ok(p),
+            _ = cancel.cancelled() => Err(LocalError::Cancelled),
+        }
+    }
+
+    /// When the registry already has the hash tag: points the extra tags at it and returns it.
+    async fn adopt(
+        &self,
+        spec: &PublishSpec,
+        reg: &Registry,
+        progress: &UnboundedSender<ProgressEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Published>, LocalError> {
+        let repo = &spec.repository;
+        let found = tokio::select! {
+            r = reg.manifest_digest(repo, &spec.hash_tag) => r?,
+            _ = cancel.cancelled() => return Err(LocalError::Cancelled),
+        };
+        let Some(digest) = found else {
+            return Ok(None);
+        };
+        for t in &spec.extra_tags {
+            reg.put_tag(repo, &digest, t).await?;
+        }
+        let image_id = reg.config_digest(repo, &digest).await.unwrap_or_default();
+        let _ = progress.send(ProgressEvent::Adopted);
+        let _ = progress.send(ProgressEvent::Done { at: now() });
+        Ok(Some(Published {
+            image_id: image_id.unwrap_or_default(),
+            image_uri: Some(repo.with_digest(&digest)),
+            digest: Some(digest),
+            tags: std::iter::once(&spec.hash_tag)
+                .chain(&spec.extra_tags)
+                .map(|t| repo.with_tag(t))
+                .collect(),
+            adopted: true,
+            build_seconds: 0.0,
+            context_bytes_sent: 0,
+            transfers: Vec::new(),
+        }))
+    }
+
     /// Credentials BuildKit may ask for: the target registry's, and each cache-from registry's.
-    async fn build_credentials(
+    pub(super) async fn build_credentials(
         &self,
         spec: &PublishSpec,
         registry: Option<&Registry>,

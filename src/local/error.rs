@@ -89,6 +89,14 @@ pub enum LocalError {
         /// What went wrong.
         detail: String,
     },
+    /// An SSH agent to forward cannot be used.
+    #[error("ssh forwarding for id {id:?}: {detail}")]
+    Ssh {
+        /// The ssh id (`default` unless named).
+        id: String,
+        /// What is wrong and how to fix it.
+        detail: String,
+    },
     /// The caller cancelled; the build was stopped on the daemon.
     #[error("build cancelled")]
     Cancelled,

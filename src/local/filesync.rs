@@ -96,12 +96,18 @@ impl FileSync for FileSyncService {
         request: Request<Streaming<Packet>>,
     ) -> Result<Response<Self::DiffCopyStream>, Status> {
         let (name, filter) = request_options(request.metadata());
+        let index = self.log.begin(&name, &filter);
         let Some(dir) = self.dirs.get(&name).cloned() else {
+            self.log.fail(TransferFailure::Request {
+                dir: name.clone(),
+                detail: "this build serves no directory of that name (named build contexts \
+                         are not supported yet)"
+                    .into(),
+            });
             return Err(Status::not_found(format!(
                 "no access allowed to dir {name:?}"
             )));
         };
-        let index = self.log.begin(&name, &filter);
         let root = dir.root.clone();
         let prepared = tokio::task::spawn_blocking(move || prepare(&dir, &filter))
             .await
@@ -281,6 +287,7 @@ async fn run(t: Transfer, prepared: Prepared, incoming: Streaming<Packet>) {
         served
     };
     let (_, end, served) = tokio::join!(stats, reader, workers);
+    t.log.transfer_ended();
     match (end, served) {
         (_, Err(failure)) => t.fail(failure).await,
         (ReaderEnd::Fin, Ok(())) => {

@@ -5,7 +5,11 @@
 //! - `publish` with `push = true` first HEADs `repository:hash_tag`; if present it adopts (no daemon
 //!   call at all, extra tags are pointed at the same manifest registry-side), else it builds. This
 //!   also checks the credentials before any build (a wrong password fails fast).
-//! - The limiter slot is held for build + push, so `Started`..`Done` spans never exceed the bound.
+//! - A build slot is held from `Started` to `Built` (build and local tags), so those spans never
+//!   exceed `max_parallel_builds`; the push then runs under its own bound (`PushStarted`..`Done`
+//!   spans never exceed `max_parallel_pushes`), so a slow upload does not keep the next build waiting.
+//! - `BuildSpec.ssh` forwards SSH agents like `docker build --ssh` (agent sockets only, read-only:
+//!   listing and signing); a missing socket fails before any build starts.
 //! - `Published.tags` are full references (`registry/repo:tag`), hash tag first.
 //! - Secrets travel only through the BuildKit session; every emitted line and error is redacted.
 //! - BuildKit builds serve the context over the session as the docker CLI does (`remote=client-session`):
@@ -23,6 +27,8 @@ mod builder;
 mod context_body;
 mod daemon;
 mod engine;
+mod engine_build;
+mod engine_push;
 mod error;
 mod filesync;
 mod fsstat;
@@ -31,6 +37,7 @@ mod limiter;
 mod progress;
 mod push;
 mod session;
+mod ssh;
 mod syncdirs;
 mod transferlog;
 mod types;
@@ -39,11 +46,13 @@ pub use crate::context::{tar_stream, ContextSnapshot, Entry, EntryKind, ExtraFil
 
 pub use context_body::{dockerfile_in_tar, INJECTED_DOCKERFILE};
 pub use daemon::DEFAULT_DOCKER_HOST;
-pub use engine::LocalEngine;
+pub use engine::{LocalEngine, DEFAULT_PARALLEL_PUSHES};
 pub use error::LocalError;
 pub use image::{local_image, LocalImage};
 pub use limiter::{Limiter, Permit};
-pub use types::{BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published, TransferRequest};
+pub use types::{
+    BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published, SshSpec, TransferRequest,
+};
 
 /// Test hook: pushes the existing local image `name:tag` with `creds`, bypassing the registry
 /// pre-checks (exercises the daemon's in-stream auth errors).

@@ -24,10 +24,12 @@ use hyper_util::service::TowerToHyperService;
 use tonic14::{Request, Response, Status};
 
 use bollard::moby::filesync::v1::file_sync_server::FileSyncServer;
+use bollard::moby::sshforward::v1::ssh_server::SshServer;
 use tokio_util::sync::CancellationToken;
 
 use super::daemon::{body_text, DaemonAddr};
 use super::filesync::FileSyncService;
+use super::ssh::{SshAgents, SshService};
 use super::syncdirs::SyncDirs;
 use super::transferlog::TransferLog;
 use super::LocalError;
@@ -43,6 +45,12 @@ const METHODS: &[&str] = &[
 /// Announced when the session serves the build's files.
 const FILESYNC_METHODS: &[&str] = &["/moby.filesync.v1.FileSync/DiffCopy"];
 
+/// Announced when the session forwards SSH agents.
+const SSH_METHODS: &[&str] = &[
+    "/moby.sshforward.v1.SSH/CheckAgent",
+    "/moby.sshforward.v1.SSH/ForwardAgent",
+];
+
 /// What one session serves.
 pub(crate) struct Services {
     /// BuildKit secrets by id.
@@ -51,6 +59,8 @@ pub(crate) struct Services {
     pub(crate) creds: Arc<HashMap<String, BasicCredentials>>,
     /// The build's directories and the log of their transfers (None: context sent as a tar body).
     pub(crate) files: Option<(SyncDirs, Arc<TransferLog>)>,
+    /// SSH agents by id (empty: none forwarded).
+    pub(crate) ssh: SshAgents,
 }
 
 /// A live session; dropping it closes the connection, ends the session on the daemon and stops
@@ -89,7 +99,12 @@ pub(crate) async fn start(
     } else {
         &[]
     };
-    for m in METHODS.iter().chain(file_methods) {
+    let ssh_methods = if services.ssh.is_empty() {
+        &[]
+    } else {
+        SSH_METHODS
+    };
+    for m in METHODS.iter().chain(file_methods).chain(ssh_methods) {
         req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
     }
     let req = req
@@ -118,6 +133,18 @@ pub(crate) async fn start(
     // Served on this task (not tonic's serve_with_incoming, which spawns a detached task per
     // connection): aborting the task must drop the connection so the daemon ends the session.
     let cancel = CancellationToken::new();
+    let routes = routes(services, &cancel);
+    let task = tokio::spawn(async move {
+        let _keep_conn_driver = guard;
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(upgraded, TowerToHyperService::new(routes))
+            .await;
+    });
+    Ok(Session { task, cancel })
+}
+
+/// The gRPC services of one session; transfers and forwarded agents stop when `cancel` fires.
+fn routes(services: Services, cancel: &CancellationToken) -> tonic14::service::Routes {
     let mut routes = tonic14::service::Routes::new(HealthServer::new(Healthy))
         .add_service(SecretsServer::new(SecretStore {
             secrets: services.secrets,
@@ -129,14 +156,11 @@ pub(crate) async fn start(
         let sync = FileSyncService::new(dirs, log, cancel.clone());
         routes = routes.add_service(FileSyncServer::new(sync));
     }
-    let routes = routes.prepare();
-    let task = tokio::spawn(async move {
-        let _keep_conn_driver = guard;
-        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(upgraded, TowerToHyperService::new(routes))
-            .await;
-    });
-    Ok(Session { task, cancel })
+    if !services.ssh.is_empty() {
+        let ssh = SshService::new(services.ssh, cancel.clone());
+        routes = routes.add_service(SshServer::new(ssh));
+    }
+    routes.prepare()
 }
 
 struct Healthy;

@@ -12,6 +12,9 @@ use crate::context::TransferFilter;
 
 /// Progress events are sent at least this often (in bytes) within large files.
 const PROGRESS_STEP: u64 = 1 << 20;
+/// After a whole file, a progress event once this much more was sent (many small files must not
+/// mean as many events).
+const FILE_STEP: u64 = 64 << 10;
 
 /// Why the session could not serve what BuildKit asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +125,17 @@ impl TransferLog {
     pub(crate) fn file_done(&self, index: usize, path: &str) {
         self.update(index, |r| r.files_sent.push(path.to_string()));
         let total = self.bytes.load(Ordering::SeqCst);
+        if total >= self.reported.load(Ordering::SeqCst) + FILE_STEP {
+            self.report(total);
+        }
+    }
+
+    /// Reports the exact total once a transfer ended, if it moved since the last report.
+    pub(crate) fn transfer_ended(&self) {
+        self.report(self.bytes.load(Ordering::SeqCst));
+    }
+
+    fn report(&self, total: u64) {
         if self.reported.swap(total, Ordering::SeqCst) != total {
             let _ = self.progress.send(ProgressEvent::Sent { bytes: total });
         }

@@ -1,6 +1,7 @@
 //! The engine's inputs, progress events and result.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use super::ContextSnapshot;
 use crate::context::TransferFilter;
@@ -13,6 +14,18 @@ pub struct LocalConfig {
     pub docker_host: Option<String>,
     /// Builds allowed at once in this process; 0 = a default from the machine's core count.
     pub max_parallel_builds: usize,
+    /// Pushes allowed at once in this process (they run outside the build slots); 0 = a default.
+    pub max_parallel_pushes: usize,
+}
+
+/// One `docker build --ssh ID=PATH` entry: an SSH agent socket offered to `RUN --mount=type=ssh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSpec {
+    /// The id a mount asks for (`--mount=type=ssh,id=...`); empty means `default`.
+    pub id: String,
+    /// The agent socket: at most one path; none means `$SSH_AUTH_SOCK`. Key files are refused
+    /// (add the key to an agent with `ssh-add`).
+    pub paths: Vec<PathBuf>,
 }
 
 /// One image build.
@@ -34,6 +47,8 @@ pub struct BuildSpec {
     pub cache_from: Vec<String>,
     /// BuildKit secrets, id -> value; never logged, never a build arg.
     pub secrets: BTreeMap<String, String>,
+    /// SSH agents forwarded to the build, like `docker build --ssh`.
+    pub ssh: Vec<SshSpec>,
 }
 
 /// Build (unless adopted), tag and push one image.
@@ -66,6 +81,21 @@ pub enum ProgressEvent {
         /// When the slot was taken (stamped by the engine, not by whoever reads the event).
         at: std::time::Instant,
     },
+    /// The image is built and tagged; the build slot is given back (the push, if any, follows).
+    Built {
+        /// When the slot was released.
+        at: std::time::Instant,
+    },
+    /// Waiting for a push slot; `ahead` pushes are queued before this one.
+    PushQueued {
+        /// Pushes waiting ahead of this one.
+        ahead: usize,
+    },
+    /// A push slot was taken; the push starts now.
+    PushStarted {
+        /// When the slot was taken.
+        at: std::time::Instant,
+    },
     /// A Dockerfile step started (or was found in the cache).
     Step {
         /// Step number.
@@ -91,7 +121,7 @@ pub enum ProgressEvent {
     },
     /// The hash tag already exists in the registry: nothing was built or pushed.
     Adopted,
-    /// Finished successfully (sent while the build slot is still held).
+    /// Finished successfully: built and pushed (no slot is held any more), or adopted.
     Done {
         /// When the publish finished.
         at: std::time::Instant,

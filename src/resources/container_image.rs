@@ -265,6 +265,7 @@ async fn publish(
             no_cache: image.no_cache,
             cache_from: image.cache_from.clone(),
             secrets: image.secrets.clone(),
+            ssh: Vec::new(),
         },
         registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
         repository,

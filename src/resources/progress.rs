@@ -66,6 +66,19 @@ impl StatusLine {
                 self.detail = text.lines().last().unwrap_or_default().trim().to_string();
                 false
             }
+            ProgressEvent::Built { .. } => {
+                self.phase = "built".into();
+                self.step = None;
+                true
+            }
+            ProgressEvent::PushQueued { ahead } => {
+                self.phase = format!("queued for a push slot ({ahead} ahead)");
+                true
+            }
+            ProgressEvent::PushStarted { .. } => {
+                self.phase = "pushing".into();
+                true
+            }
             ProgressEvent::Sent { bytes } => {
                 self.phase = format!("sending context ({})", human_bytes(*bytes));
                 false

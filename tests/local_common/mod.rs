@@ -127,6 +127,7 @@ pub fn build_spec(snap: ContextSnapshot) -> BuildSpec {
         no_cache: false,
         cache_from: vec![],
         secrets: BTreeMap::new(),
+        ssh: vec![],
     }
 }
 
@@ -177,6 +178,7 @@ pub fn engine(max: usize) -> LocalEngine {
     LocalEngine::new(LocalConfig {
         docker_host: None,
         max_parallel_builds: max,
+        max_parallel_pushes: 0,
     })
 }
 

@@ -1,0 +1,75 @@
+//! The push half of a publish (run while a push slot is held, outside the build slot): push the
+//! hash tag, read its digest back from the registry, push the extra tags.
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::daemon::DaemonAddr;
+use super::{push, LocalError, ProgressEvent, PublishSpec, Published};
+use crate::redact::Redactor;
+use crate::registry::Registry;
+
+/// Where and how to push.
+pub(crate) struct PushTarget<'a> {
+    /// The daemon holding the image.
+    pub(crate) addr: &'a DaemonAddr,
+    /// The daemon's API prefix.
+    pub(crate) prefix: &'a str,
+    /// The target registry.
+    pub(crate) registry: &'a Registry,
+    /// Redacts secrets from push output.
+    pub(crate) redactor: &'a Redactor,
+}
+
+/// Pushes all tags of `spec`; fills the digest into `published`. A failure after the first push
+/// says what is already in the registry (`LocalError::AfterPush`).
+pub(crate) async fn push_all(
+    target: PushTarget<'_>,
+    spec: &PublishSpec,
+    mut published: Published,
+    progress: &UnboundedSender<ProgressEvent>,
+    cancel: &CancellationToken,
+) -> Result<Published, LocalError> {
+    let repo = &spec.repository;
+    let creds = target.registry.credentials(&repo.registry).await?;
+    let t = &target;
+    push::push(
+        t.addr,
+        t.prefix,
+        repo,
+        &spec.hash_tag,
+        &creds,
+        t.redactor,
+        progress,
+        cancel,
+    )
+    .await?;
+    let after = |published: &Published, e: LocalError| LocalError::AfterPush {
+        published: Box::new(published.clone()),
+        source: Box::new(e),
+    };
+    match target.registry.manifest_digest(repo, &spec.hash_tag).await {
+        Ok(Some(d)) => {
+            published.image_uri = Some(repo.with_digest(&d));
+            published.digest = Some(d);
+        }
+        Ok(None) => {
+            let e = LocalError::Push {
+                reference: repo.with_tag(&spec.hash_tag),
+                attempts: 1,
+                detail: "the push finished but the registry does not serve the tag".into(),
+            };
+            return Err(after(&published, e));
+        }
+        Err(e) => return Err(after(&published, e.into())),
+    }
+    for tag in &spec.extra_tags {
+        let pushed = push::push(
+            t.addr, t.prefix, repo, tag, &creds, t.redactor, progress, cancel,
+        );
+        if let Err(e) = pushed.await {
+            return Err(after(&published, e));
+        }
+    }
+    Ok(published)
+}
