@@ -5,11 +5,7 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-<<<<<<< HEAD
-.PHONY: setup build lint unit-test rust-test e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo clean-state
-=======
-.PHONY: setup build lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench clean-state
->>>>>>> engine29
+.PHONY: setup build lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo clean-state
 
 setup:
 	scripts/setup.sh

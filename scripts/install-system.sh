@@ -2,16 +2,11 @@
 # Installs the Debian packages the tests and the demo need (idempotent, quick when done).
 set -euo pipefail
 need=()
-<<<<<<< HEAD
 # openssh-client: ssh-agent, ssh-keygen, ssh-add for the SSH forwarding tests; iproute2: `ss` for
-# the connection-leak test.
-for pkg in docker.io docker-registry apache2-utils busybox-static debootstrap protobuf-compiler cmake jq zip unzip curl openssh-client iproute2; do
-=======
-# gcc, libc6-dev, pkg-config, file: scripts/build-docker29.sh (static runc with libseccomp); iproute2:
-# start-services.sh (Engine 29's bridge).
+# the connection-leak test and Engine 29's bridge; gcc, libc6-dev, pkg-config, file:
+# scripts/build-docker29.sh (static runc with libseccomp).
 for pkg in docker.io docker-registry apache2-utils busybox-static debootstrap protobuf-compiler cmake jq zip unzip curl \
-  gcc libc6-dev pkg-config file iproute2; do
->>>>>>> engine29
+  openssh-client iproute2 gcc libc6-dev pkg-config file; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

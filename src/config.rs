@@ -6,7 +6,7 @@ use crate::resources::inputs::{Failure, Field, InputReader};
 use crate::values::{PropertyMap, Value};
 
 /// Configuration keys the provider accepts (schema `config.variables`).
-pub const CONFIG_NAMES: [&str; 9] = [
+pub const CONFIG_NAMES: [&str; 10] = [
     "region",
     "ecrEndpoint",
     "s3Endpoint",
@@ -14,6 +14,7 @@ pub const CONFIG_NAMES: [&str; 9] = [
     "logsEndpoint",
     "dockerHost",
     "maxParallelBuilds",
+    "maxParallelPushes",
     "registryAuth",
     "cacheDir",
 ];
@@ -44,6 +45,9 @@ pub struct ProviderConfig {
     pub docker_host: Option<String>,
     /// At most this many local builds run at once (`maxParallelBuilds`, else IMAGEBUILD_MAX_PARALLEL_BUILDS).
     pub max_parallel_builds: usize,
+    /// At most this many pushes run at once (`maxParallelPushes`, else
+    /// IMAGEBUILD_MAX_PARALLEL_PUSHES; 0 = the engine's default).
+    pub max_parallel_pushes: usize,
     /// Default registry credentials (`registryAuth`, else IMAGEBUILD_REGISTRY_ADDRESS/USERNAME/PASSWORD).
     pub registry_auth: Vec<RegistryAuth>,
     /// Where context hashes are cached (`cacheDir`, else IMAGEBUILD_CACHE_DIR).
@@ -100,6 +104,12 @@ impl ProviderConfig {
             ),
             docker_host: text(&mut r, "dockerHost", &["DOCKER_HOST"]),
             max_parallel_builds: read_parallel(&mut r, env),
+            max_parallel_pushes: read_count(
+                &mut r,
+                env,
+                "maxParallelPushes",
+                "IMAGEBUILD_MAX_PARALLEL_PUSHES",
+            ),
             registry_auth: read_registry_auth(&mut r, &args, env),
             cache_dir: text(&mut r, "cacheDir", &["IMAGEBUILD_CACHE_DIR"]),
         };
@@ -116,8 +126,16 @@ impl ProviderConfig {
         LocalConfig {
             docker_host: self.docker_host.clone(),
             max_parallel_builds: self.max_parallel_builds,
-            max_parallel_pushes: 0,
+            max_parallel_pushes: self.max_parallel_pushes,
         }
+    }
+
+    /// The hash cache directory (`cacheDir`), None for the default.
+    pub fn cache_path(&self) -> Option<std::path::PathBuf> {
+        self.cache_dir
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from)
     }
 
     /// Default credentials configured for `registry_host`, if any.
@@ -144,6 +162,25 @@ fn read_parallel(r: &mut InputReader, env: &dyn Fn(&str) -> Option<String>) -> u
         _ => from_env()
             .filter(|n| *n > 0)
             .unwrap_or_else(default_parallel_builds),
+    }
+}
+
+/// A positive count from config or its environment variable; 0 when neither sets one.
+fn read_count(
+    r: &mut InputReader,
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    var: &str,
+) -> usize {
+    match r.count(name) {
+        Field::Known(0) => {
+            r.fail(name, format!("`{name}` must be at least 1"));
+            0
+        }
+        Field::Known(n) => n as usize,
+        _ => env(var)
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(0),
     }
 }
 

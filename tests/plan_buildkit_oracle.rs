@@ -19,8 +19,8 @@ use std::sync::Mutex;
 
 use imagebuild::context::{DockerfileSource, EntryKind};
 use imagebuild::plan::{check_transfers, host_platform, make_plan, BaseLookup, Plan, PlanRequest};
-use tokio_util::sync::CancellationToken;
 use reads_gen::{gen_case, Case, Rng, BUSYBOX, MARK};
+use tokio_util::sync::CancellationToken;
 
 const DOCKER: &str = "/usr/bin/docker";
 
@@ -117,7 +117,11 @@ fn our_build_self_check(case: &Case, plan: &Plan) -> Result<(), String> {
         .build()
         .unwrap();
     let engine = local_common::engine(1);
-    let (published, _) = rt.block_on(local_common::publish(&engine, spec, CancellationToken::new()));
+    let (published, _) = rt.block_on(local_common::publish(
+        &engine,
+        spec,
+        CancellationToken::new(),
+    ));
     let _ = Command::new(DOCKER).args(["rmi", "-f", &image]).output();
     let published = published.map_err(|e| format!("our engine could not build it: {e}"))?;
     match check_transfers(&plan.snapshot, &published.transfers) {
@@ -182,7 +186,7 @@ fn every_path_buildkit_copies_is_hashed() {
     let seed = std::env::var("IMAGEBUILD_ORACLE_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5EED_0F_u64);
+        .unwrap_or(0x005E_ED0F_u64);
     let tmp = tempfile::tempdir().unwrap();
     if std::env::var_os("IMAGEBUILD_ORACLE_VERBOSE").is_some() {
         eprintln!("reads oracle: cases under {}", tmp.path().display());

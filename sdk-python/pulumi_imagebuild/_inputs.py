@@ -21,6 +21,8 @@ __all__ = [
     'RegistryCredentialsArgsDict',
     'RemoteSecretArgs',
     'RemoteSecretArgsDict',
+    'SshAgentArgs',
+    'SshAgentArgsDict',
 ]
 
 class RegistryAuthArgsDict(TypedDict):
@@ -198,5 +200,59 @@ class RemoteSecretArgs:
     @secrets_manager.setter
     def secrets_manager(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "secrets_manager", value)
+
+
+class SshAgentArgsDict(TypedDict):
+    """
+    One SSH agent forwarded to the build, as `docker build --ssh ID=PATH`: `RUN --mount=type=ssh,id=ID` steps can use its keys (never in the hash, the image, the outputs or the logs).
+    """
+    id: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The id a `RUN --mount=type=ssh` step names; default `default`.
+    """
+    paths: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]]
+    """
+    The agent socket (at most one); default `$SSH_AUTH_SOCK`. Key files are not accepted: load the key into an agent with `ssh-add`.
+    """
+
+@pulumi.input_type
+class SshAgentArgs:
+    def __init__(__self__, *,
+                 id: pulumi.Input[Optional[_builtins.str]] = None,
+                 paths: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None):
+        """
+        One SSH agent forwarded to the build, as `docker build --ssh ID=PATH`: `RUN --mount=type=ssh,id=ID` steps can use its keys (never in the hash, the image, the outputs or the logs).
+
+        :param pulumi.Input[_builtins.str] id: The id a `RUN --mount=type=ssh` step names; default `default`.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] paths: The agent socket (at most one); default `$SSH_AUTH_SOCK`. Key files are not accepted: load the key into an agent with `ssh-add`.
+        """
+        if id is not None:
+            pulumi.set(__self__, "id", id)
+        if paths is not None:
+            pulumi.set(__self__, "paths", paths)
+
+    @_builtins.property
+    @pulumi.getter
+    def id(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The id a `RUN --mount=type=ssh` step names; default `default`.
+        """
+        return pulumi.get(self, "id")
+
+    @id.setter
+    def id(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "id", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def paths(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        The agent socket (at most one); default `$SSH_AUTH_SOCK`. Key files are not accepted: load the key into an agent with `ssh-add`.
+        """
+        return pulumi.get(self, "paths")
+
+    @paths.setter
+    def paths(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "paths", value)
 
 

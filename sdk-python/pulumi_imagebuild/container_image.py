@@ -35,6 +35,7 @@ class ContainerImageArgs:
                  registry_auth: pulumi.Input[Optional['RegistryCredentialsArgs']] = None,
                  repository: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 ssh: pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None):
         """
@@ -54,6 +55,7 @@ class ContainerImageArgs:
         :param pulumi.Input['RegistryCredentialsArgs'] registry_auth: Credentials for the repository's registry. Without them: the provider's registryAuth for that host, then an ECR token for ECR hosts (standard AWS credentials), then ~/.docker/config.json. Never causes a diff.
         :param pulumi.Input[_builtins.str] repository: The repository to push to, without tag, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app or 127.0.0.1:5000/app. Required when push is true. Changing it replaces the image.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] secrets: Build secrets by id, read in the Dockerfile with RUN --mount=type=secret,id=<id>. Never stored in the image, its history, logs or state in plain text. They do not enter the context hash.
+        :param pulumi.Input[Sequence[pulumi.Input['SshAgentArgs']]] ssh: SSH agents forwarded to the build for `RUN --mount=type=ssh` (e.g. private git dependencies). Never enters the hash and never causes a diff.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: Extra tag names (e.g. latest) pushed besides the tag named after the context hash. As an output: every reference pushed, repository:tag.
         :param pulumi.Input[_builtins.str] target: The stage of a multi-stage Dockerfile to build.
         """
@@ -84,6 +86,8 @@ class ContainerImageArgs:
             pulumi.set(__self__, "repository", repository)
         if secrets is not None:
             pulumi.set(__self__, "secrets", secrets)
+        if ssh is not None:
+            pulumi.set(__self__, "ssh", ssh)
         if tags is not None:
             pulumi.set(__self__, "tags", tags)
         if target is not None:
@@ -259,6 +263,18 @@ class ContainerImageArgs:
 
     @_builtins.property
     @pulumi.getter
+    def ssh(self) -> pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]]:
+        """
+        SSH agents forwarded to the build for `RUN --mount=type=ssh` (e.g. private git dependencies). Never enters the hash and never causes a diff.
+        """
+        return pulumi.get(self, "ssh")
+
+    @ssh.setter
+    def ssh(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['SshAgentArgs']]]]):
+        pulumi.set(self, "ssh", value)
+
+    @_builtins.property
+    @pulumi.getter
     def tags(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
         Extra tag names (e.g. latest) pushed besides the tag named after the context hash. As an output: every reference pushed, repository:tag.
@@ -302,6 +318,7 @@ class ContainerImage(pulumi.CustomResource):
                  registry_auth: pulumi.Input[Optional[Union['RegistryCredentialsArgs', 'RegistryCredentialsArgsDict', 'outputs.RegistryCredentials']]] = None,
                  repository: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 ssh: pulumi.Input[Optional[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict']]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -324,6 +341,7 @@ class ContainerImage(pulumi.CustomResource):
         :param pulumi.Input[Union['RegistryCredentialsArgs', 'RegistryCredentialsArgsDict', 'outputs.RegistryCredentials']] registry_auth: Credentials for the repository's registry. Without them: the provider's registryAuth for that host, then an ECR token for ECR hosts (standard AWS credentials), then ~/.docker/config.json. Never causes a diff.
         :param pulumi.Input[_builtins.str] repository: The repository to push to, without tag, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app or 127.0.0.1:5000/app. Required when push is true. Changing it replaces the image.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] secrets: Build secrets by id, read in the Dockerfile with RUN --mount=type=secret,id=<id>. Never stored in the image, its history, logs or state in plain text. They do not enter the context hash.
+        :param pulumi.Input[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict']]]] ssh: SSH agents forwarded to the build for `RUN --mount=type=ssh` (e.g. private git dependencies). Never enters the hash and never causes a diff.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: Extra tag names (e.g. latest) pushed besides the tag named after the context hash. As an output: every reference pushed, repository:tag.
         :param pulumi.Input[_builtins.str] target: The stage of a multi-stage Dockerfile to build.
         """
@@ -365,6 +383,7 @@ class ContainerImage(pulumi.CustomResource):
                  registry_auth: pulumi.Input[Optional[Union['RegistryCredentialsArgs', 'RegistryCredentialsArgsDict', 'outputs.RegistryCredentials']]] = None,
                  repository: pulumi.Input[Optional[_builtins.str]] = None,
                  secrets: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
+                 ssh: pulumi.Input[Optional[Sequence[pulumi.Input[Union['SshAgentArgs', 'SshAgentArgsDict']]]]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  target: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -392,11 +411,13 @@ class ContainerImage(pulumi.CustomResource):
             __props__.__dict__["registry_auth"] = registry_auth
             __props__.__dict__["repository"] = repository
             __props__.__dict__["secrets"] = None if secrets is None else pulumi.Output.secret(secrets)
+            __props__.__dict__["ssh"] = ssh
             __props__.__dict__["tags"] = tags
             __props__.__dict__["target"] = target
             __props__.__dict__["adopted"] = None
             __props__.__dict__["build_seconds"] = None
             __props__.__dict__["context_bytes"] = None
+            __props__.__dict__["context_bytes_sent"] = None
             __props__.__dict__["context_files"] = None
             __props__.__dict__["context_hash"] = None
             __props__.__dict__["digest"] = None
@@ -432,6 +453,7 @@ class ContainerImage(pulumi.CustomResource):
         __props__.__dict__["cache_from"] = None
         __props__.__dict__["context"] = None
         __props__.__dict__["context_bytes"] = None
+        __props__.__dict__["context_bytes_sent"] = None
         __props__.__dict__["context_files"] = None
         __props__.__dict__["context_hash"] = None
         __props__.__dict__["contexts"] = None
@@ -502,15 +524,23 @@ class ContainerImage(pulumi.CustomResource):
     @pulumi.getter(name="contextBytes")
     def context_bytes(self) -> pulumi.Output[_builtins.int]:
         """
-        Bytes of the included context files.
+        Bytes of the context files the build can read (what the hash covers).
         """
         return pulumi.get(self, "context_bytes")
+
+    @_builtins.property
+    @pulumi.getter(name="contextBytesSent")
+    def context_bytes_sent(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        File bytes BuildKit asked for and received over the build session: only files it did not already hold from an earlier build (0 when nothing was built).
+        """
+        return pulumi.get(self, "context_bytes_sent")
 
     @_builtins.property
     @pulumi.getter(name="contextFiles")
     def context_files(self) -> pulumi.Output[_builtins.int]:
         """
-        Number of included context files.
+        Number of context files the build can read (what the hash covers).
         """
         return pulumi.get(self, "context_files")
 

@@ -27,6 +27,7 @@ class ProviderArgs:
                  ecr_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  logs_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  max_parallel_builds: pulumi.Input[Optional[_builtins.int]] = None,
+                 max_parallel_pushes: pulumi.Input[Optional[_builtins.int]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  registry_auth: pulumi.Input[Optional[Sequence[pulumi.Input['RegistryAuthArgs']]]] = None,
                  s3_endpoint: pulumi.Input[Optional[_builtins.str]] = None):
@@ -39,6 +40,7 @@ class ProviderArgs:
         :param pulumi.Input[_builtins.str] ecr_endpoint: Overrides the ECR API endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_ECR.
         :param pulumi.Input[_builtins.str] logs_endpoint: Overrides the CloudWatch Logs endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
         :param pulumi.Input[_builtins.int] max_parallel_builds: At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+        :param pulumi.Input[_builtins.int] max_parallel_pushes: At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
         :param pulumi.Input[_builtins.str] region: AWS region for ECR, S3 and CodeBuild calls. Defaults to AWS_REGION or AWS_DEFAULT_REGION.
         :param pulumi.Input[Sequence[pulumi.Input['RegistryAuthArgs']]] registry_auth: Default credentials per registry host, used when a resource gives none.
         :param pulumi.Input[_builtins.str] s3_endpoint: Overrides the S3 endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_S3.
@@ -55,6 +57,8 @@ class ProviderArgs:
             pulumi.set(__self__, "logs_endpoint", logs_endpoint)
         if max_parallel_builds is not None:
             pulumi.set(__self__, "max_parallel_builds", max_parallel_builds)
+        if max_parallel_pushes is not None:
+            pulumi.set(__self__, "max_parallel_pushes", max_parallel_pushes)
         if region is not None:
             pulumi.set(__self__, "region", region)
         if registry_auth is not None:
@@ -135,6 +139,18 @@ class ProviderArgs:
         pulumi.set(self, "max_parallel_builds", value)
 
     @_builtins.property
+    @pulumi.getter(name="maxParallelPushes")
+    def max_parallel_pushes(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
+        """
+        return pulumi.get(self, "max_parallel_pushes")
+
+    @max_parallel_pushes.setter
+    def max_parallel_pushes(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "max_parallel_pushes", value)
+
+    @_builtins.property
     @pulumi.getter
     def region(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -183,6 +199,7 @@ class Provider(pulumi.ProviderResource):
                  ecr_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  logs_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  max_parallel_builds: pulumi.Input[Optional[_builtins.int]] = None,
+                 max_parallel_pushes: pulumi.Input[Optional[_builtins.int]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  registry_auth: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RegistryAuthArgs', 'RegistryAuthArgsDict', 'outputs.RegistryAuth']]]]] = None,
                  s3_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
@@ -198,6 +215,7 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.Input[_builtins.str] ecr_endpoint: Overrides the ECR API endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_ECR.
         :param pulumi.Input[_builtins.str] logs_endpoint: Overrides the CloudWatch Logs endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
         :param pulumi.Input[_builtins.int] max_parallel_builds: At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+        :param pulumi.Input[_builtins.int] max_parallel_pushes: At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
         :param pulumi.Input[_builtins.str] region: AWS region for ECR, S3 and CodeBuild calls. Defaults to AWS_REGION or AWS_DEFAULT_REGION.
         :param pulumi.Input[Sequence[pulumi.Input[Union['RegistryAuthArgs', 'RegistryAuthArgsDict', 'outputs.RegistryAuth']]]] registry_auth: Default credentials per registry host, used when a resource gives none.
         :param pulumi.Input[_builtins.str] s3_endpoint: Overrides the S3 endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_S3.
@@ -232,6 +250,7 @@ class Provider(pulumi.ProviderResource):
                  ecr_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  logs_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  max_parallel_builds: pulumi.Input[Optional[_builtins.int]] = None,
+                 max_parallel_pushes: pulumi.Input[Optional[_builtins.int]] = None,
                  region: pulumi.Input[Optional[_builtins.str]] = None,
                  registry_auth: pulumi.Input[Optional[Sequence[pulumi.Input[Union['RegistryAuthArgs', 'RegistryAuthArgsDict', 'outputs.RegistryAuth']]]]] = None,
                  s3_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
@@ -250,6 +269,7 @@ class Provider(pulumi.ProviderResource):
             __props__.__dict__["ecr_endpoint"] = ecr_endpoint
             __props__.__dict__["logs_endpoint"] = logs_endpoint
             __props__.__dict__["max_parallel_builds"] = pulumi.Output.from_input(max_parallel_builds).apply(pulumi.runtime.to_json) if max_parallel_builds is not None else None
+            __props__.__dict__["max_parallel_pushes"] = pulumi.Output.from_input(max_parallel_pushes).apply(pulumi.runtime.to_json) if max_parallel_pushes is not None else None
             __props__.__dict__["region"] = region
             __props__.__dict__["registry_auth"] = pulumi.Output.secret(registry_auth).apply(pulumi.runtime.to_json) if registry_auth is not None else None
             __props__.__dict__["s3_endpoint"] = s3_endpoint

@@ -89,11 +89,12 @@ pub fn check_transfers(
     };
     let covered = |p: &str| {
         reads.iter().any(|r| {
-            r.path == p || p.strip_prefix(r.path.as_str()).is_some_and(|rest| rest.starts_with('/'))
+            r.path == p
+                || p.strip_prefix(r.path.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
         })
     };
-    let used: std::collections::HashSet<&str> =
-        snap.used.iter().map(|e| e.path.as_str()).collect();
+    let used: std::collections::HashSet<&str> = snap.used.iter().map(|e| e.path.as_str()).collect();
     let text = String::from_utf8_lossy(&snap.dockerfile_contents);
     for t in transfers.iter().filter(|t| t.dir == "context") {
         if is_ignore_file_load(&t.filter) {

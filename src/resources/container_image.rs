@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 pub const TOKEN: &str = "imagebuild:index:ContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 16] = [
+pub const INPUT_NAMES: [&str; 17] = [
     "context",
     "dockerfile",
     "dockerfileInline",
@@ -32,6 +32,7 @@ pub const INPUT_NAMES: [&str; 16] = [
     "contexts",
     "tags",
     "secrets",
+    "ssh",
     "cacheFrom",
     "noCache",
     "repository",
@@ -41,7 +42,7 @@ pub const INPUT_NAMES: [&str; 16] = [
 ];
 
 /// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 10] = [
+pub const COMPUTED_OUTPUT_NAMES: [&str; 11] = [
     "contextHash",
     "imageId",
     "imageUri",
@@ -51,8 +52,13 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 10] = [
     "buildSeconds",
     "contextBytes",
     "contextFiles",
+    "contextBytesSent",
     "adopted",
 ];
+
+/// Inputs that are never echoed into the outputs (so never in the state's outputs): where the
+/// SSH agent lives is a fact about this machine, not about the image.
+pub const INPUT_ONLY_NAMES: [&str; 1] = ["ssh"];
 
 /// The validated inputs of one ContainerImage.
 #[derive(Clone, Debug)]
@@ -60,6 +66,7 @@ pub struct ImageInputs {
     build: BuildInputs,
     tags: Vec<String>,
     secrets: BTreeMap<String, String>,
+    ssh: Vec<crate::local::SshSpec>,
     cache_from: Vec<String>,
     no_cache: bool,
     repository: Option<String>,
@@ -72,6 +79,7 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
     let build = read_build_inputs(r);
     let tags = r.string_list("tags");
     let secrets = r.string_map("secrets");
+    let ssh = super::ssh_input::read_ssh(r);
     let cache_from = r.string_list("cacheFrom");
     let no_cache = r.bool("noCache");
     let repository = r.string("repository");
@@ -104,6 +112,7 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
         build: build?,
         tags: tags.or_default_known(Vec::new())?,
         secrets: secrets.or_default_known(BTreeMap::new())?,
+        ssh: ssh?,
         cache_from: cache_from.or_default_known(Vec::new())?,
         no_cache: no_cache.or_default_known(false)?,
         repository: match repository {
@@ -201,7 +210,7 @@ pub async fn create(
     let published = publish(services, call, &image, &snap, repository, &redactor).await;
     let published =
         published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
-    self_check(call, &image, &snap, &published).await;
+    self_check(services, call, &snap, &published).await;
     let outputs = final_outputs(news, &image, &snap, &published, derived_secret);
     Ok(Created {
         id: resource_id(&image, &snap, &published),
@@ -212,8 +221,8 @@ pub async fn create(
 /// Compares what BuildKit read with what the hash covered; a miss is a warning now and makes the
 /// next Check of this context and Dockerfile hash the whole context.
 async fn self_check(
+    services: &Services,
     call: &Call,
-    image: &ImageInputs,
     snap: &ContextSnapshot,
     published: &Published,
 ) {
@@ -225,9 +234,13 @@ async fn self_check(
          whole build context (please report this Dockerfile to the imagebuild maintainers)",
         miss.describe()
     ));
-    let cache_dir = image.build.cache_dir.as_deref();
-    let recorded =
-        crate::plan::record_read_miss(cache_dir, &snap.root, &snap.dockerfile_contents, &miss);
+    let cache_dir = services.config.cache_path();
+    let recorded = crate::plan::record_read_miss(
+        cache_dir.as_deref(),
+        &snap.root,
+        &snap.dockerfile_contents,
+        &miss,
+    );
     if let Err(e) = recorded.await {
         eprintln!("imagebuild: cannot record the self-check miss: {e}");
     }
@@ -265,7 +278,7 @@ async fn publish(
             no_cache: image.no_cache,
             cache_from: image.cache_from.clone(),
             secrets: image.secrets.clone(),
-            ssh: Vec::new(),
+            ssh: image.ssh.clone(),
         },
         registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
         repository,
@@ -306,7 +319,7 @@ fn failure(
 
 /// The echoed inputs; `tags` is left out because the output of that name lists full references.
 fn echo_inputs(news: &PropertyMap) -> PropertyMap {
-    image_args::echo_inputs(news, &INPUT_NAMES, &["tags"])
+    image_args::echo_inputs(news, &INPUT_NAMES, &["tags", INPUT_ONLY_NAMES[0]])
 }
 
 fn preview_outputs(
@@ -360,6 +373,10 @@ fn final_outputs(
     out.insert("buildSeconds".into(), published.build_seconds.into());
     out.insert("contextBytes".into(), snap.bytes.into());
     out.insert("contextFiles".into(), snap.files.into());
+    out.insert(
+        "contextBytesSent".into(),
+        published.context_bytes_sent.into(),
+    );
     out.insert("adopted".into(), published.adopted.into());
     out.insert("imageId".into(), published.image_id.clone().into());
     out

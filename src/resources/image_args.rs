@@ -40,13 +40,12 @@ pub struct BuildInputs {
     pub labels: BTreeMap<String, String>,
     /// Named contexts (`--build-context name=...`).
     pub contexts: BTreeMap<String, NamedContextSource>,
-    /// Hash cache directory (the provider's `cacheDir`); None = the default.
-    pub cache_dir: Option<PathBuf>,
 }
 
 impl BuildInputs {
     /// The build plan request: every input that changes the image enters the hash.
-    pub fn plan_request(&self) -> PlanRequest {
+    /// `cache_dir` is the provider's hash cache (`cacheDir`), None for the default.
+    pub fn plan_request(&self, cache_dir: Option<PathBuf>) -> PlanRequest {
         PlanRequest {
             context: self.context.clone(),
             dockerfile: self.dockerfile.clone(),
@@ -55,7 +54,7 @@ impl BuildInputs {
             platform: self.platform.clone(),
             labels: self.labels.clone(),
             contexts: self.contexts.clone(),
-            cache_dir: self.cache_dir.clone(),
+            cache_dir,
         }
     }
 }
@@ -132,7 +131,6 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
         platform: platform.or_default_known(default_platform())?,
         labels: labels.or_default_known(BTreeMap::new())?,
         contexts: contexts?,
-        cache_dir: None,
     })
 }
 
@@ -206,7 +204,7 @@ pub async fn plan_for(
     let lookup = base_lookup(services, site, news);
     let plan = services
         .snapshots
-        .get(&build.plan_request(), &lookup)
+        .get(&build.plan_request(services.config.cache_path()), &lookup)
         .await
         .map_err(|f| super::ResourceError::Failed(f.reason))?;
     for warning in &plan.warnings {
@@ -235,7 +233,8 @@ pub async fn finish_check(
     mark_secret_inputs(&mut checked);
     if let (Some(build), true) = (build, failures.is_empty()) {
         let lookup = base_lookup(services, site, news);
-        match services.snapshots.get(&build.plan_request(), &lookup).await {
+        let request = build.plan_request(services.config.cache_path());
+        match services.snapshots.get(&request, &lookup).await {
             Ok(plan) => {
                 checked.insert("contextHash".into(), plan.snapshot.hash.clone().into());
             }

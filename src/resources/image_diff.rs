@@ -11,8 +11,8 @@ use crate::values::{PropertyMap, Value};
 /// Inputs whose change replaces the image (a new repository or platform is a new artifact).
 const REPLACE_ON: [&str; 2] = ["repository", "platform"];
 
-/// Inputs that never cause a diff: short-lived credentials.
-const NEVER_DIFF: [&str; 1] = ["registryAuth"];
+/// Inputs that never cause a diff: short-lived credentials, and where this machine's SSH agent is.
+const NEVER_DIFF: [&str; 2] = ["registryAuth", "ssh"];
 
 /// Diffs an image resource: its `inputs` (credentials excluded; repository and platform
 /// replace) and its context hash, naming the changed files when it can.
@@ -78,7 +78,7 @@ async fn diff_context_hash(
                 return;
             }
             result.record("contextHash", DiffKind::Update, false);
-            report_changed_files(call, &snap, old_hash);
+            report_changed_files(services, call, &snap, old_hash);
         }
         Some(Value::String(_)) => {}
         _ => result.record("contextHash", DiffKind::Update, false),
@@ -102,14 +102,15 @@ async fn current_snapshot(
     let lookup = base_lookup(services, site, news);
     let plan = services
         .snapshots
-        .get(&build.plan_request(), &lookup)
+        .get(&build.plan_request(services.config.cache_path()), &lookup)
         .await
         .ok()?;
     Some(plan.snapshot)
 }
 
-fn report_changed_files(call: &Call, snap: &ContextSnapshot, old_hash: &str) {
-    let text = match explain(old_hash, snap, None) {
+fn report_changed_files(services: &Services, call: &Call, snap: &ContextSnapshot, old_hash: &str) {
+    let cache_dir = services.config.cache_path();
+    let text = match explain(old_hash, snap, cache_dir.as_deref()) {
         Explanation::Changes {
             added,
             removed,

@@ -199,6 +199,31 @@ impl<'a> InputReader<'a> {
         }
     }
 
+    /// Reads an array of objects.
+    pub fn object_list(&mut self, name: &str) -> Field<Vec<PropertyMap>> {
+        match self.raw(name) {
+            Field::Known(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match strip_secret(item) {
+                        Value::Object(m) => out.push(m.clone()),
+                        other => {
+                            let reason = format!(
+                                "`{name}[{i}]` must be an object, got {}",
+                                other.type_name()
+                            );
+                            self.fail(format!("{name}[{i}]"), reason);
+                        }
+                    }
+                }
+                Field::Known(out)
+            }
+            Field::Known(other) => self.wrong_type(name, "an array of objects", other),
+            Field::Absent => Field::Absent,
+            Field::Unknown => Field::Unknown,
+        }
+    }
+
     /// Reads a nested object.
     pub fn object(&mut self, name: &str) -> Field<PropertyMap> {
         match self.raw(name) {

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod pushed_image;
 pub mod redact;
 pub mod snapshots;
+pub mod ssh_input;
 
 use crate::config::ProviderConfig;
 use crate::local::LocalEngine;

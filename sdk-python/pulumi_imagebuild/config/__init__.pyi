@@ -45,6 +45,11 @@ maxParallelBuilds: Optional[int]
 At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
 """
 
+maxParallelPushes: Optional[int]
+"""
+At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
+"""
+
 region: Optional[str]
 """
 AWS region for ECR, S3 and CodeBuild calls. Defaults to AWS_REGION or AWS_DEFAULT_REGION.

@@ -64,6 +64,13 @@ class _ExportableConfig(types.ModuleType):
         return __config__.get_int('maxParallelBuilds')
 
     @_builtins.property
+    def max_parallel_pushes(self) -> Optional[int]:
+        """
+        At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
+        """
+        return __config__.get_int('maxParallelPushes')
+
+    @_builtins.property
     def region(self) -> Optional[str]:
         """
         AWS region for ECR, S3 and CodeBuild calls. Defaults to AWS_REGION or AWS_DEFAULT_REGION.
