@@ -109,47 +109,63 @@ fn remember_unreachable(host: &str) {
     list.push((host.to_string(), std::time::Instant::now()));
 }
 
-/// Asks the daemon and the registry at once, then decides with [`resolve_base`].
+/// Asks the daemon, then (unless the daemon's image was made here) the registry, and decides
+/// with [`resolve_base`]. An image with no `RepoDigests` was built or loaded on this daemon and
+/// never came from a registry: the daemon builds on it whatever a registry serves under that
+/// name, so its id is the pin and no registry is asked (on an offline machine that saves the
+/// client's connection retries for every such base).
 pub async fn lookup_base(
     reference: &ImageRef,
     platform: &Platform,
     store: LocalStore<'_>,
     registry: &Registry,
 ) -> BasePin {
-    let local = async {
-        match store {
-            LocalStore::Daemon(host) => local_image(host, &reference.to_string()).await,
-            LocalStore::Nowhere => Ok(None),
-        }
+    let local = match store {
+        LocalStore::Daemon(host) => local_image(host, &reference.to_string()).await,
+        LocalStore::Nowhere => Ok(None),
     };
-    let host = reference.name.registry.clone();
-    let remote = async {
-        if recently_unreachable(&host) {
-            return Err(RegistryError::Unreachable {
-                registry: host.clone(),
-                url: reference.to_string(),
-                detail: "it did not answer a moment ago".to_string(),
-            });
+    if let Ok(Some(img)) = &local {
+        if img.repo_digests.is_empty() && reference.digest.is_none() && img.serves(platform) {
+            return BasePin::Local {
+                image: img.clone(),
+                note: None,
+            };
         }
-        let answer = tokio::time::timeout(
-            REGISTRY_LOOKUP_TIMEOUT,
-            registry.resolve_platform(reference, platform),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(RegistryError::Unreachable {
-                registry: host.clone(),
-                url: reference.to_string(),
-                detail: format!("no answer within {} s", REGISTRY_LOOKUP_TIMEOUT.as_secs()),
-            })
-        });
-        if matches!(answer, Err(RegistryError::Unreachable { .. })) {
-            remember_unreachable(&host);
-        }
-        answer
-    };
-    let (local, remote) = tokio::join!(local, remote);
+    }
+    let remote = ask_registry(reference, platform, registry).await;
     resolve_base(reference, platform, &local, &remote)
+}
+
+/// The registry's answer, bounded in time; a host that did not answer recently is not asked.
+async fn ask_registry(
+    reference: &ImageRef,
+    platform: &Platform,
+    registry: &Registry,
+) -> Result<Option<ResolvedImage>, RegistryError> {
+    let host = reference.name.registry.clone();
+    if recently_unreachable(&host) {
+        return Err(RegistryError::Unreachable {
+            registry: host,
+            url: reference.to_string(),
+            detail: "it did not answer a moment ago".to_string(),
+        });
+    }
+    let answer = tokio::time::timeout(
+        REGISTRY_LOOKUP_TIMEOUT,
+        registry.resolve_platform(reference, platform),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(RegistryError::Unreachable {
+            registry: host.clone(),
+            url: reference.to_string(),
+            detail: format!("no answer within {} s", REGISTRY_LOOKUP_TIMEOUT.as_secs()),
+        })
+    });
+    if matches!(answer, Err(RegistryError::Unreachable { .. })) {
+        remember_unreachable(&host);
+    }
+    answer
 }
 
 /// Decides the pin of `reference` for `platform` from what the daemon (`local`) and the registry
