@@ -28,14 +28,13 @@ use tokio::time::Instant;
 pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 20] = [
+pub const INPUT_NAMES: [&str; 19] = [
     "context",
     "dockerfile",
     "dockerfileInline",
     "buildArgs",
     "target",
     "platform",
-    "contexts",
     "repository",
     "registryAuth",
     "contextBucket",
