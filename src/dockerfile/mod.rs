@@ -28,6 +28,7 @@ mod lexer;
 mod mount;
 mod nodes;
 mod pattern;
+mod pin;
 mod platform;
 mod reads;
 mod reference;
@@ -46,6 +47,7 @@ mod tests_reference;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use error::DockerfileError;
+pub use pin::pin_from_images;
 
 /// The build inputs that change what a Dockerfile reads.
 #[derive(Debug, Clone, Copy)]
