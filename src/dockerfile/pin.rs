@@ -60,9 +60,7 @@ fn words_with_offsets(line: &str) -> impl Iterator<Item = (usize, &str)> {
         if trimmed.is_empty() {
             return None;
         }
-        let len = trimmed
-            .find(char::is_whitespace)
-            .unwrap_or(trimmed.len());
+        let len = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
         let word = &trimmed[..len];
         let start = offset;
         offset += len;

@@ -178,7 +178,7 @@ fn context_for(
         let (name, body) = context_body::body(snap, addr.is_remote());
         return (name, body, None);
     }
-    let (dirs, name) = SyncDirs::for_snapshot(snap);
+    let (dirs, name) = SyncDirs::for_snapshot(snap, spec.build.dockerfile_text.as_ref());
     let files = SessionFiles {
         dirs,
         log: Arc::new(TransferLog::new(progress.clone())),

@@ -93,7 +93,10 @@ pub(crate) struct SyncDirs {
 
 impl SyncDirs {
     /// `context` and `dockerfile` for a snapshot; also returns the Dockerfile's name in `dockerfile`.
-    pub(crate) fn for_snapshot(snap: &ContextSnapshot) -> (SyncDirs, String) {
+    pub(crate) fn for_snapshot(
+        snap: &ContextSnapshot,
+        dockerfile_text: Option<&Arc<Vec<u8>>>,
+    ) -> (SyncDirs, String) {
         let name = snap
             .dockerfile_path
             .as_ref()
@@ -103,7 +106,7 @@ impl SyncDirs {
             .to_string();
         let mut dockerfile_files = vec![VirtualFile {
             path: name.clone(),
-            contents: snap.dockerfile_contents.clone(),
+            contents: dockerfile_text.unwrap_or(&snap.dockerfile_contents).clone(),
         }];
         let mut context_files = Vec::new();
         if let Some(ignore) = &snap.ignore_file {
@@ -220,7 +223,8 @@ mod tests {
 
     #[test]
     fn inline_dockerfile_and_self_ignored_dockerignore() {
-        let (dirs, name) = SyncDirs::for_snapshot(&snap(None, Some("/ctx/.dockerignore"), vec![]));
+        let (dirs, name) =
+            SyncDirs::for_snapshot(&snap(None, Some("/ctx/.dockerignore"), vec![]), None);
         assert_eq!(name, "Dockerfile");
         assert_eq!(names(dirs.get(DOCKERFILE_DIR).unwrap()), ["Dockerfile"]);
         assert_eq!(names(dirs.get(CONTEXT_DIR).unwrap()), [".dockerignore"]);
@@ -228,11 +232,14 @@ mod tests {
 
     #[test]
     fn dockerfile_specific_ignore_file_lives_next_to_the_dockerfile() {
-        let (dirs, name) = SyncDirs::for_snapshot(&snap(
-            Some("/elsewhere/app.Dockerfile"),
-            Some("/elsewhere/app.Dockerfile.dockerignore"),
-            vec![],
-        ));
+        let (dirs, name) = SyncDirs::for_snapshot(
+            &snap(
+                Some("/elsewhere/app.Dockerfile"),
+                Some("/elsewhere/app.Dockerfile.dockerignore"),
+                vec![],
+            ),
+            None,
+        );
         assert_eq!(name, "app.Dockerfile");
         let dockerfile = dirs.get(DOCKERFILE_DIR).unwrap();
         assert_eq!(

@@ -49,6 +49,9 @@ pub struct BuildSpec {
     pub secrets: BTreeMap<String, String>,
     /// SSH agents forwarded to the build, like `docker build --ssh`.
     pub ssh: Vec<SshSpec>,
+    /// The Dockerfile bytes BuildKit receives when they differ from the snapshot's (base images
+    /// pinned by digest); the snapshot's are what the hash covers.
+    pub dockerfile_text: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// Build (unless adopted), tag and push one image.

@@ -12,6 +12,7 @@ mod reads;
 mod selfcheck;
 
 use std::collections::{BTreeMap, BTreeSet};
+
 use std::path::PathBuf;
 
 use crate::context::{
@@ -56,6 +57,9 @@ pub struct Plan {
     pub analysis: Analysis,
     /// Things worth a warning (e.g. a base image whose digest could not be resolved).
     pub warnings: Vec<String>,
+    /// The Dockerfile text to build with when it differs from the hashed one: FROM images a
+    /// registry pinned carry their digest, so the build uses exactly what was hashed.
+    pub build_dockerfile: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl PlanRequest {
@@ -92,6 +96,7 @@ pub async fn make_plan(req: &PlanRequest, lookup: &BaseLookup) -> Result<Plan, P
     let (named, image_contexts) = named::requests(req, &analysis).await?;
     let pinned = pins::pin_images(&analysis.images, &image_contexts, &req.platform, lookup).await?;
     let mut warnings = pinned.warnings;
+    let build_dockerfile = pinned_dockerfile(&text, &pinned.from_pins, &mut warnings);
     let mut reads = reads::context_reads(&analysis.main);
     if let Some(image) = pinned.onbuild.first() {
         reads = ContextReads::whole(format!(
@@ -121,7 +126,28 @@ pub async fn make_plan(req: &PlanRequest, lookup: &BaseLookup) -> Result<Plan, P
         snapshot,
         analysis,
         warnings,
+        build_dockerfile,
     })
+}
+
+/// The Dockerfile with registry-pinned FROM images, when there are any.
+fn pinned_dockerfile(
+    text: &[u8],
+    pins: &BTreeMap<usize, String>,
+    warnings: &mut Vec<String>,
+) -> Option<std::sync::Arc<Vec<u8>>> {
+    if pins.is_empty() {
+        return None;
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    let (pinned, skipped) = dockerfile::pin_from_images(text, pins);
+    for line in skipped {
+        warnings.push(format!(
+            "line {line}: the FROM image continues on the next line, so the build resolves its \
+             tag again instead of using the digest that was hashed; put the image on the FROM line"
+        ));
+    }
+    Some(std::sync::Arc::new(pinned.into_bytes()))
 }
 
 fn analyze(req: &PlanRequest, text: &[u8]) -> Result<Analysis, PlanError> {

@@ -8,7 +8,7 @@ use futures::future::join_all;
 
 use super::base::{lookup_base, BasePin, LocalStore};
 use super::PlanError;
-use crate::dockerfile::ImageUse;
+use crate::dockerfile::{ImageUse, ImageUseKind};
 use crate::registry::{ImageRef, Platform, Registry, RegistryConfig};
 
 /// Where the images of a build are looked up.
@@ -40,6 +40,8 @@ pub(super) struct Pinned {
     pub(super) warnings: Vec<String>,
     /// References whose image has ONBUILD triggers (they may read the context).
     pub(super) onbuild: Vec<String>,
+    /// FROM lines whose image a registry pinned: line -> `reference@digest` for the build.
+    pub(super) from_pins: BTreeMap<usize, String>,
 }
 
 /// One image to pin: its hash key, reference text and platform.
@@ -79,8 +81,12 @@ pub(super) async fn pin_images(
     wanted.dedup_by(|a, b| a.key == b.key);
     let answers = join_all(wanted.iter().map(|w| pin_one(w, lookup))).await;
     let mut out = Pinned::default();
+    let mut digests = BTreeMap::new();
     for (w, answer) in wanted.iter().zip(answers) {
         let pin = answer?;
+        if let BasePin::Digest { digest, .. } = &pin {
+            digests.insert(w.key.clone(), digest.to_string());
+        }
         if pin.has_onbuild() == Some(true) {
             out.onbuild.push(w.reference.clone());
         }
@@ -103,7 +109,26 @@ pub(super) async fn pin_images(
         let value = value.unwrap_or_else(|| format!("unresolved {}", w.reference));
         out.pins.push((w.key.clone(), value));
     }
+    out.from_pins = from_pins(images, platform, &digests);
     Ok(out)
+}
+
+/// The FROM lines to pin by digest for the build: those whose image a registry pinned and
+/// whose reference names no digest yet.
+fn from_pins(
+    images: &[ImageUse],
+    platform: &str,
+    digests: &BTreeMap<String, String>,
+) -> BTreeMap<usize, String> {
+    images
+        .iter()
+        .filter(|i| i.kind == ImageUseKind::From && !i.reference.contains('@'))
+        .filter_map(|i| {
+            let p = i.platform.clone().unwrap_or_else(|| platform.to_string());
+            let digest = digests.get(&format!("base:{}@{p}", i.reference))?;
+            Some((i.line, format!("{}@{digest}", i.normalized)))
+        })
+        .collect()
 }
 
 async fn pin_one(w: &Wanted, lookup: &BaseLookup) -> Result<BasePin, PlanError> {

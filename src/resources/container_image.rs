@@ -191,9 +191,9 @@ pub async fn create(
             "some inputs are still unknown outside preview".into(),
         ));
     };
-    let snap = image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news)
-        .await?
-        .snapshot;
+    let plan =
+        image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news).await?;
+    let snap = plan.snapshot.clone();
     if preview {
         return Ok(Created {
             id: String::new(),
@@ -207,7 +207,7 @@ pub async fn create(
         None => ImageName::parse("imagebuild.local/unpushed"),
     }
     .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
-    let published = publish(services, call, &image, &snap, repository, &redactor).await;
+    let published = publish(services, call, &image, &plan, repository, &redactor).await;
     let published =
         published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
     self_check(services, call, &snap, &published).await;
@@ -258,10 +258,11 @@ async fn publish(
     services: &Services,
     call: &Call,
     image: &ImageInputs,
-    snap: &ContextSnapshot,
+    plan: &crate::plan::Plan,
     repository: ImageName,
     redactor: &Redactor,
 ) -> Result<Published, LocalError> {
+    let snap = &plan.snapshot;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let forwarder = tokio::spawn(progress::forward(
         rx,
@@ -279,6 +280,7 @@ async fn publish(
             cache_from: image.cache_from.clone(),
             secrets: image.secrets.clone(),
             ssh: image.ssh.clone(),
+            dockerfile_text: plan.build_dockerfile.clone(),
         },
         registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
         repository,

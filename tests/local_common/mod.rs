@@ -128,6 +128,7 @@ pub fn build_spec(snap: ContextSnapshot) -> BuildSpec {
         cache_from: vec![],
         secrets: BTreeMap::new(),
         ssh: vec![],
+        dockerfile_text: None,
     }
 }
 
