@@ -9,6 +9,9 @@ use super::LocalError;
 /// What `/version` says about the daemon.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct DaemonVersion {
+    /// The engine's release, e.g. "20.10.24+dfsg1" or "29.8.0".
+    #[serde(rename = "Version", default)]
+    pub version: String,
     /// e.g. "1.41".
     #[serde(rename = "ApiVersion", default)]
     pub api_version: String,
@@ -23,10 +26,21 @@ pub(crate) struct DaemonVersion {
 impl DaemonVersion {
     /// BuildKit through `/build?version=2` needs API 1.39+ on a Linux daemon.
     pub fn has_buildkit(&self) -> bool {
+        self.os == "linux" && self.api() >= (1, 39)
+    }
+
+    /// Named build contexts (`context:NAME` frontend attributes on the Control API) need the
+    /// Dockerfile frontend of BuildKit 0.10, built into Engine 23 (API 1.42) and later; Engine
+    /// 20.10 (API 1.41) has BuildKit 0.8.
+    pub fn has_named_contexts(&self) -> bool {
+        self.has_buildkit() && self.api() >= (1, 42)
+    }
+
+    fn api(&self) -> (u32, u32) {
         let mut it = self.api_version.split('.');
-        let major: u32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-        let minor: u32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-        self.os == "linux" && (major, minor) >= (1, 39)
+        let major = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        let minor = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        (major, minor)
     }
 
     /// `/v1.41`, the prefix every later call uses (the daemon's own version: negotiated).
@@ -155,4 +169,29 @@ pub(crate) async fn inspect_image(
         .map_err(|e| addr.unreachable(e))?
         .to_bytes();
     Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(api: &str, os: &str) -> DaemonVersion {
+        DaemonVersion {
+            version: "x".into(),
+            api_version: api.into(),
+            os: os.into(),
+            arch: "amd64".into(),
+        }
+    }
+
+    #[test]
+    fn named_contexts_need_api_1_42() {
+        assert!(!version("1.41", "linux").has_named_contexts());
+        assert!(version("1.41", "linux").has_buildkit());
+        assert!(version("1.42", "linux").has_named_contexts());
+        assert!(version("1.56", "linux").has_named_contexts());
+        assert!(version("2.0", "linux").has_named_contexts());
+        assert!(!version("1.56", "windows").has_named_contexts());
+        assert!(!version("", "linux").has_named_contexts());
+    }
 }

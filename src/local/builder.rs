@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::daemon::{body_text, encode, ConnGuard, DaemonAddr, RawBody};
 use super::progress::{exit_code, Tracker};
 use super::ssh::SshAgents;
-use super::syncdirs::SyncDirs;
+use super::syncdirs::{NamedDir, SyncDirs};
 use super::transferlog::TransferLog;
 use super::{session, BuildSpec, LocalError, ProgressEvent};
 use crate::registry::BasicCredentials;
@@ -52,6 +52,8 @@ pub(crate) struct SessionFiles {
     pub shared_key: String,
     /// SSH agents offered to `RUN --mount=type=ssh`.
     pub ssh: SshAgents,
+    /// The named local contexts among `dirs` (only the Control API can ask for them).
+    pub named: Vec<NamedDir>,
 }
 
 /// Why a build did not produce an image.
@@ -152,13 +154,43 @@ pub(crate) async fn run(
 ) -> Result<Option<String>, BuildFailure> {
     let log = req.files.as_ref().map(|f| f.log.clone());
     let result = run_inner(&mut req, body, tracker, progress, cancel).await;
-    // A transfer that had to fail (a context file changed) is the reason the build failed,
-    // whatever the daemon made of it.
+    transfer_failure_first(log.as_deref(), result)
+}
+
+/// A transfer that had to fail (a context file changed) is the reason the build failed, whatever
+/// the daemon made of it; a cancelled build stays cancelled.
+pub(crate) fn transfer_failure_first<T>(
+    log: Option<&TransferLog>,
+    result: Result<T, BuildFailure>,
+) -> Result<T, BuildFailure> {
     match (log.and_then(|l| l.failure()), result) {
         (_, Err(BuildFailure::Error(LocalError::Cancelled))) => Err(LocalError::Cancelled.into()),
         (Some(failure), _) => Err(failure.into_error().into()),
         (None, result) => result,
     }
+}
+
+/// Opens the build's BuildKit session `session_id`: secrets, credentials, and the files and SSH
+/// agents of `req.files` (taken from it). Without files the shared key is the session id.
+pub(crate) async fn open_session(
+    req: &mut BuildRequest<'_>,
+    session_id: &str,
+) -> Result<session::Session, LocalError> {
+    let files = req.files.take();
+    let shared_key = files
+        .as_ref()
+        .map_or_else(|| session_id.to_string(), |f| f.shared_key.clone());
+    let (files, ssh) = match files {
+        Some(f) => (Some((f.dirs, f.log)), f.ssh),
+        None => (None, SshAgents::default()),
+    };
+    let services = session::Services {
+        secrets: Arc::new(req.spec.secrets.clone()),
+        creds: req.creds.clone(),
+        files,
+        ssh,
+    };
+    session::start(req.addr, req.api_prefix, session_id, &shared_key, services).await
 }
 
 async fn run_inner(
@@ -172,21 +204,7 @@ async fn run_inner(
     let session_id = uuid::Uuid::new_v4().to_string();
     let query = query(req, &build_id, &session_id);
     let _session = if req.buildkit {
-        let files = req.files.take();
-        let shared_key = files
-            .as_ref()
-            .map_or_else(|| session_id.clone(), |f| f.shared_key.clone());
-        let (files, ssh) = match files {
-            Some(f) => (Some((f.dirs, f.log)), f.ssh),
-            None => (None, SshAgents::default()),
-        };
-        let services = session::Services {
-            secrets: Arc::new(req.spec.secrets.clone()),
-            creds: req.creds.clone(),
-            files,
-            ssh,
-        };
-        Some(session::start(req.addr, req.api_prefix, &session_id, &shared_key, services).await?)
+        Some(open_session(req, &session_id).await?)
     } else {
         None
     };
@@ -330,7 +348,9 @@ fn handle(
     }
 }
 
-fn map_error(req: &BuildRequest<'_>, tracker: &Tracker, message: &str) -> LocalError {
+/// The build's error for the daemon's (redacted) failure message: a foreign platform, a failed
+/// step with its exit code and last lines, or a build failure with the build's last lines.
+pub(crate) fn map_error(req: &BuildRequest<'_>, tracker: &Tracker, message: &str) -> LocalError {
     let lower = message.to_ascii_lowercase();
     if let Some(platform) = &req.spec.platform {
         if lower.contains("exec format error")

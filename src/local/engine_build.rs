@@ -1,7 +1,9 @@
 //! The build half of a publish (run while a build slot is held): BuildKit over our session with
 //! the context served by FileSync, or the classic builder with a tar body; the fallback from one
-//! to the other; error mapping; the image id and the extra local tags.
+//! to the other (builds with named contexts go through `engine_control`); error mapping; the image
+//! id and the extra local tags.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +21,7 @@ use super::syncdirs::{shared_key, SyncDirs};
 use super::transferlog::TransferLog;
 use super::{context_body, LocalError, ProgressEvent, PublishSpec, TransferRequest};
 use crate::redact::Redactor;
-use crate::registry::Registry;
+use crate::registry::{BasicCredentials, Registry};
 
 /// What the build half produced.
 pub(crate) struct BuiltImage {
@@ -51,6 +53,27 @@ pub(crate) struct BuildInputs<'a> {
     pub(crate) cancel: &'a CancellationToken,
 }
 
+/// What one build attempt needs besides the spec.
+pub(super) struct Attempt<'a> {
+    /// The daemon.
+    pub(super) addr: &'a DaemonAddr,
+    /// What it runs.
+    pub(super) version: &'a DaemonVersion,
+    /// Registry credentials BuildKit may ask the session for.
+    pub(super) creds: Arc<HashMap<String, BasicCredentials>>,
+    /// The full reference the image gets (`repository:hash_tag`).
+    pub(super) tag: &'a str,
+    /// SSH agents to forward.
+    pub(super) ssh: SshAgents,
+    /// Progress events.
+    pub(super) progress: &'a UnboundedSender<ProgressEvent>,
+    /// Cancellation.
+    pub(super) cancel: &'a CancellationToken,
+}
+
+/// An image id (when the daemon reported one) and the log of the session's transfers.
+pub(super) type Outcome = (Option<String>, Option<Arc<TransferLog>>);
+
 impl LocalEngine {
     /// Builds `spec` and applies its extra tags locally.
     pub(crate) async fn build_image(
@@ -68,46 +91,27 @@ impl LocalEngine {
         let build_start = Instant::now();
         let version = self.daemon_version(addr).await?;
         check_os(spec, &version)?;
+        if spec.build.has_named_contexts() {
+            self.check_named_contexts(addr, &version)?;
+        }
         let creds = self.build_credentials(spec, registry).await;
         let redactor = Redactor::new(spec.build.secrets.values());
         let mut tracker = Tracker::new(redactor.clone());
         let prefix = version.prefix();
         let tag_ref = spec.repository.with_tag(&spec.hash_tag);
-        let mut buildkit =
-            version.has_buildkit() && !self.no_buildkit.load(Ordering::SeqCst) && !force_classic();
-        let mut transfer_log: Option<Arc<TransferLog>>;
-        let built_id = loop {
-            if !buildkit {
-                self.classic_preconditions(spec, addr, &ssh, progress)?;
-            }
-            let (dockerfile, body, files) = context_for(buildkit, spec, addr, &ssh, progress);
-            transfer_log = files.as_ref().map(|f| f.log.clone());
-            let req = BuildRequest {
-                addr,
-                api_prefix: &prefix,
-                buildkit,
-                spec: &spec.build,
-                tag: &tag_ref,
-                dockerfile: &dockerfile,
-                files,
-                creds: creds.clone(),
-                inline_cache: spec.push,
-            };
-            self.builds_started.fetch_add(1, Ordering::SeqCst);
-            match builder::run(req, body, &mut tracker, progress, cancel).await {
-                Ok(id) => break id,
-                Err(BuildFailure::NoBuildKit(_)) if buildkit => {
-                    self.no_buildkit.store(true, Ordering::SeqCst);
-                    buildkit = false;
-                }
-                Err(BuildFailure::NoBuildKit(msg)) => {
-                    return Err(LocalError::BuildFailed {
-                        message: redactor.apply(&msg),
-                        log_tail: tracker.tail(),
-                    })
-                }
-                Err(BuildFailure::Error(e)) => return Err(platform_error(spec, &version, e)),
-            }
+        let attempt = Attempt {
+            addr,
+            version: &version,
+            creds,
+            tag: &tag_ref,
+            ssh,
+            progress,
+            cancel,
+        };
+        let (built_id, transfer_log) = if spec.build.has_named_contexts() {
+            self.build_via_control(spec, attempt, &mut tracker).await?
+        } else {
+            self.build_via_endpoint(spec, attempt, &mut tracker).await?
         };
         let image_id = match built_id {
             Some(id) => id,
@@ -128,6 +132,53 @@ impl LocalEngine {
             context_bytes_sent,
             transfers,
         })
+    }
+
+    /// `POST /build`: BuildKit with the context over the session, falling back to the classic
+    /// builder (tar body) when the daemon refuses BuildKit.
+    async fn build_via_endpoint(
+        &self,
+        spec: &PublishSpec,
+        a: Attempt<'_>,
+        tracker: &mut Tracker,
+    ) -> Result<Outcome, LocalError> {
+        let prefix = a.version.prefix();
+        let mut buildkit = a.version.has_buildkit()
+            && !self.no_buildkit.load(Ordering::SeqCst)
+            && !force_classic();
+        loop {
+            if !buildkit {
+                self.classic_preconditions(spec, a.addr, &a.ssh, a.progress)?;
+            }
+            let (dockerfile, body, files) = context_for(buildkit, spec, a.addr, &a.ssh, a.progress);
+            let transfer_log = files.as_ref().map(|f| f.log.clone());
+            let req = BuildRequest {
+                addr: a.addr,
+                api_prefix: &prefix,
+                buildkit,
+                spec: &spec.build,
+                tag: a.tag,
+                dockerfile: &dockerfile,
+                files,
+                creds: a.creds.clone(),
+                inline_cache: spec.push,
+            };
+            self.builds_started.fetch_add(1, Ordering::SeqCst);
+            match builder::run(req, body, tracker, a.progress, a.cancel).await {
+                Ok(id) => return Ok((id, transfer_log)),
+                Err(BuildFailure::NoBuildKit(_)) if buildkit => {
+                    self.no_buildkit.store(true, Ordering::SeqCst);
+                    buildkit = false;
+                }
+                Err(BuildFailure::NoBuildKit(msg)) => {
+                    return Err(LocalError::BuildFailed {
+                        message: tracker.redactor().apply(&msg),
+                        log_tail: tracker.tail(),
+                    })
+                }
+                Err(BuildFailure::Error(e)) => return Err(platform_error(spec, a.version, e)),
+            }
+        }
     }
 
     /// Refuses what only BuildKit can do, and says once that the classic builder is in use.
@@ -166,7 +217,7 @@ impl LocalEngine {
 /// The Dockerfile name, the request body and the session's files for one attempt: BuildKit asks
 /// for what it needs over the session, as with the docker CLI (empty body); the classic builder
 /// gets the context as a tar body.
-fn context_for(
+pub(super) fn context_for(
     buildkit: bool,
     spec: &PublishSpec,
     addr: &DaemonAddr,
@@ -178,12 +229,14 @@ fn context_for(
         let (name, body) = context_body::body(snap, addr.is_remote());
         return (name, body, None);
     }
-    let (dirs, name) = SyncDirs::for_snapshot(snap, spec.build.dockerfile_text.as_ref());
+    let (mut dirs, name) = SyncDirs::for_snapshot(snap, spec.build.dockerfile_text.as_ref());
+    let named = dirs.add_named(snap);
     let files = SessionFiles {
         dirs,
         log: Arc::new(TransferLog::new(progress.clone())),
         shared_key: shared_key(&addr.display, snap),
         ssh: ssh.clone(),
+        named,
     };
     (name, api::empty(), Some(files))
 }
@@ -203,7 +256,11 @@ fn check_os(spec: &PublishSpec, version: &DaemonVersion) -> Result<(), LocalErro
 /// Names the daemon's platform in platform errors, and recognises a foreign platform behind a
 /// generic failure: it usually fails while resolving base images (only the daemon's own
 /// platform exists locally, and pulling may be impossible).
-fn platform_error(spec: &PublishSpec, version: &DaemonVersion, e: LocalError) -> LocalError {
+pub(super) fn platform_error(
+    spec: &PublishSpec,
+    version: &DaemonVersion,
+    e: LocalError,
+) -> LocalError {
     let daemon = format!("{}/{}", version.os, version.arch);
     match e {
         LocalError::Platform {

@@ -97,6 +97,20 @@ pub enum LocalError {
         /// What is wrong and how to fix it.
         detail: String,
     },
+    /// The build uses named contexts, which the daemon's BuildKit cannot build.
+    #[error(
+        "`contexts` (named build contexts) need Docker Engine 23 or later (BuildKit 0.10+), but \
+         the Docker daemon at {host} runs Engine {engine} (API {api}); upgrade Docker, or point \
+         the provider's `dockerHost` at an Engine 23+ daemon"
+    )]
+    NamedContextsUnsupported {
+        /// The daemon address.
+        host: String,
+        /// The engine release it reports.
+        engine: String,
+        /// Its API version.
+        api: String,
+    },
     /// The caller cancelled; the build was stopped on the daemon.
     #[error("build cancelled")]
     Cancelled,

@@ -25,9 +25,13 @@
 mod api;
 mod builder;
 mod context_body;
+mod control;
+mod control_conn;
+mod control_request;
 mod daemon;
 mod engine;
 mod engine_build;
+mod engine_control;
 mod engine_push;
 mod error;
 mod filesync;

@@ -9,7 +9,12 @@
 //!   snapshot (under its file name, or `Dockerfile` when inline) and
 //!   `<name>.dockerignore` when the snapshot read its rules from there.
 //!
-//! Further names (named contexts) are registered with [`SyncDirs::insert`].
+//! - each named local context (`snapshot.named`): its root and entries, plus its own
+//!   `.dockerignore` on the same terms as `context`'s (the frontend reads it with followpaths
+//!   `[".dockerignore"]` before it asks for the files). It is served under its name, or with
+//!   leading underscores when that name is taken (`context`, `dockerfile`), as buildx does.
+//!
+//! Further names can be registered with [`SyncDirs::insert`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +23,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::context::{transfer_set, transfer_set_virtual, ContextSnapshot, Entry, EntryKind};
-use crate::context::{ContextError, TransferFilter};
+use crate::context::{ContextError, IgnoreFile, NamedSnapshot, TransferFilter};
 
 /// Name of the build context directory in BuildKit's requests.
 pub(crate) const CONTEXT_DIR: &str = "context";
@@ -34,6 +39,21 @@ pub(crate) struct VirtualFile {
     pub(crate) path: String,
     /// The bytes.
     pub(crate) contents: Arc<Vec<u8>>,
+}
+
+/// The name BuildKit's frontend reads a context's ignore file from.
+const IGNORE_NAME: &str = ".dockerignore";
+
+/// A named local context as one session serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NamedDir {
+    /// The name the Dockerfile uses (`FROM name`, `COPY --from=name`).
+    pub(crate) name: String,
+    /// The directory name BuildKit asks the session for (`context:name=local:<dir>`).
+    pub(crate) dir: String,
+    /// BuildKit's shared-key hint for it (`sharedkey:localdir:name`): a digest of its root, so
+    /// that another directory given under the same name keeps a copy of its own.
+    pub(crate) key: String,
 }
 
 /// A selected entry and, for an in-memory file, its bytes.
@@ -113,15 +133,13 @@ impl SyncDirs {
             let next_to_dockerfile = snap.dockerfile_path.as_ref().is_some_and(|p| {
                 ignore.path.as_os_str() == format!("{}.dockerignore", p.display()).as_str()
             });
-            let file = |path: String| VirtualFile {
-                path,
-                contents: ignore.contents.clone(),
-            };
             if next_to_dockerfile {
-                dockerfile_files.push(file(format!("{name}.dockerignore")));
-            } else if !snap.entries.iter().any(|e| e.path == ".dockerignore") {
-                // Self-ignored: not part of what COPY sees, but the frontend still reads it.
-                context_files.push(file(".dockerignore".to_string()));
+                dockerfile_files.push(VirtualFile {
+                    path: format!("{name}.dockerignore"),
+                    contents: ignore.contents.clone(),
+                });
+            } else {
+                context_files = self_ignored(&snap.entries, ignore);
             }
         }
         let mut dirs = SyncDirs::default();
@@ -144,6 +162,38 @@ impl SyncDirs {
         (dirs, name)
     }
 
+    /// Registers every named local context of `snap` (see the module docs); returns how each is
+    /// served, in the snapshot's (name) order.
+    pub(crate) fn add_named(&mut self, snap: &ContextSnapshot) -> Vec<NamedDir> {
+        snap.named.iter().map(|n| self.add_one_named(n)).collect()
+    }
+
+    fn add_one_named(&mut self, named: &NamedSnapshot) -> NamedDir {
+        let mut dir = named.name.clone();
+        while self.dirs.contains_key(&dir) {
+            dir.insert(0, '_');
+        }
+        let files = named
+            .ignore_file
+            .as_ref()
+            .map(|ignore| self_ignored(&named.entries, ignore))
+            .unwrap_or_default();
+        self.insert(
+            &dir,
+            SyncDir {
+                root: Some(named.root.clone()),
+                entries: named.entries.clone(),
+                files,
+            },
+        );
+        let root = named.root.as_os_str().as_encoded_bytes();
+        NamedDir {
+            name: named.name.clone(),
+            dir,
+            key: hex::encode(&Sha256::digest(root)[..16]),
+        }
+    }
+
     /// Registers (or replaces) the directory served under `name`.
     pub(crate) fn insert(&mut self, name: &str, dir: SyncDir) {
         self.dirs.insert(name.to_string(), dir);
@@ -153,6 +203,18 @@ impl SyncDirs {
     pub(crate) fn get(&self, name: &str) -> Option<&SyncDir> {
         self.dirs.get(name)
     }
+}
+
+/// The ignore file as an in-memory `.dockerignore` when it ignores itself: it is then not part of
+/// what COPY sees, but the frontend still reads it (with the bytes the snapshot applied).
+fn self_ignored(entries: &[Entry], ignore: &IgnoreFile) -> Vec<VirtualFile> {
+    if entries.iter().any(|e| e.path == IGNORE_NAME) {
+        return Vec::new();
+    }
+    vec![VirtualFile {
+        path: IGNORE_NAME.to_string(),
+        contents: ignore.contents.clone(),
+    }]
 }
 
 /// The session's `X-Docker-Expose-Session-Sharedkey`.
@@ -257,6 +319,77 @@ mod tests {
             got[0].1.as_deref().map(Vec::as_slice),
             Some(&b"FROM x\n"[..])
         );
+    }
+
+    fn named(name: &str, root: &str, ignore: Option<&str>, entries: Vec<Entry>) -> NamedSnapshot {
+        NamedSnapshot {
+            name: name.into(),
+            root: root.into(),
+            used: Arc::new(entries.clone()),
+            entries: Arc::new(entries),
+            reads: crate::context::ContextReads::whole("test"),
+            ignore_file: ignore.map(|text| IgnoreFile {
+                path: PathBuf::from(root).join(".dockerignore"),
+                contents: Arc::new(text.as_bytes().to_vec()),
+            }),
+        }
+    }
+
+    fn file(path: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File {
+                exec: false,
+                size: 1,
+                digest: [0; 32],
+            },
+        }
+    }
+
+    #[test]
+    fn named_directories_are_served_under_their_names_with_their_ignore_files() {
+        let mut s = snap(None, None, vec![]);
+        s.named = vec![
+            named("context", "/other", None, vec![file("x")]),
+            named("shared", "/shared", Some("*.log\n.dockerignore\n"), vec![]),
+            named(
+                "visible",
+                "/visible",
+                Some("*.log\n"),
+                vec![file(".dockerignore")],
+            ),
+        ];
+        let (mut dirs, _) = SyncDirs::for_snapshot(&s, None);
+        let served = dirs.add_named(&s);
+        let pairs: Vec<(&str, &str)> = served
+            .iter()
+            .map(|n| (n.name.as_str(), n.dir.as_str()))
+            .collect();
+        // `context` is the main context's: the named one gets another directory name.
+        assert_eq!(
+            pairs,
+            [
+                ("context", "_context"),
+                ("shared", "shared"),
+                ("visible", "visible")
+            ]
+        );
+        let other = dirs.get("_context").unwrap();
+        assert_eq!(other.root.as_deref(), Some(std::path::Path::new("/other")));
+        assert!(dirs.get(CONTEXT_DIR).unwrap().entries.is_empty());
+        // A self-ignored ignore file is served from the snapshot's bytes...
+        let shared = dirs.get("shared").unwrap();
+        assert_eq!(shared.files.len(), 1);
+        assert_eq!(shared.files[0].path, ".dockerignore");
+        assert_eq!(
+            shared.files[0].contents.as_slice(),
+            b"*.log\n.dockerignore\n"
+        );
+        // ...one that COPY sees is an entry, served (and checked) from disk.
+        assert!(dirs.get("visible").unwrap().files.is_empty());
+        // Each root keeps its own copy on the daemon.
+        assert_ne!(served[1].key, served[2].key);
+        assert_eq!(served[1].key, dirs.clone().add_named(&s)[1].key);
     }
 
     #[test]

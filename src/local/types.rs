@@ -52,6 +52,18 @@ pub struct BuildSpec {
     /// The Dockerfile bytes BuildKit receives when they differ from the snapshot's (base images
     /// pinned by digest); the snapshot's are what the hash covers.
     pub dockerfile_text: Option<std::sync::Arc<Vec<u8>>>,
+    /// Image contexts the Dockerfile uses, name -> reference (`docker-image://` stripped), like
+    /// `docker build --build-context name=docker-image://REF`. The named local directories are
+    /// `snapshot.named`: served from the snapshot, so exactly what the hash covers is sent.
+    pub image_contexts: BTreeMap<String, String>,
+}
+
+impl BuildSpec {
+    /// True when the build reads named contexts (local directories or images): such builds go
+    /// through BuildKit's Control API, since `/build` cannot pass them.
+    pub fn has_named_contexts(&self) -> bool {
+        !self.snapshot.named.is_empty() || !self.image_contexts.is_empty()
+    }
 }
 
 /// Build (unless adopted), tag and push one image.

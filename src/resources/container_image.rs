@@ -13,6 +13,7 @@ use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
+use crate::plan::NamedContextSource;
 use crate::registry::{BasicCredentials, ImageName};
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
@@ -193,6 +194,7 @@ pub async fn create(
     };
     let plan =
         image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news).await?;
+    let image_contexts = used_image_contexts(&image.build, &plan.analysis);
     let snap = plan.snapshot.clone();
     if preview {
         return Ok(Created {
@@ -207,7 +209,16 @@ pub async fn create(
         None => ImageName::parse("imagebuild.local/unpushed"),
     }
     .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
-    let published = publish(services, call, &image, &plan, repository, &redactor).await;
+    let published = publish(
+        services,
+        call,
+        &image,
+        &plan,
+        image_contexts,
+        repository,
+        &redactor,
+    )
+    .await;
     let published =
         published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
     self_check(services, call, &snap, &published).await;
@@ -254,11 +265,29 @@ fn redactor_for(news: &PropertyMap, image: &ImageInputs) -> Redactor {
     redactor_for_inputs(news, extra)
 }
 
+/// The image contexts (`docker-image://REF` entries of `contexts`) that the Dockerfile uses:
+/// an unused one needs no build-time support from the daemon.
+fn used_image_contexts(
+    build: &BuildInputs,
+    analysis: &crate::dockerfile::Analysis,
+) -> BTreeMap<String, String> {
+    build
+        .contexts
+        .iter()
+        .filter(|(name, _)| analysis.named.contains_key(*name))
+        .filter_map(|(name, source)| match source {
+            NamedContextSource::Image(reference) => Some((name.clone(), reference.clone())),
+            NamedContextSource::Dir(_) => None,
+        })
+        .collect()
+}
+
 async fn publish(
     services: &Services,
     call: &Call,
     image: &ImageInputs,
     plan: &crate::plan::Plan,
+    image_contexts: BTreeMap<String, String>,
     repository: ImageName,
     redactor: &Redactor,
 ) -> Result<Published, LocalError> {
@@ -281,6 +310,7 @@ async fn publish(
             secrets: image.secrets.clone(),
             ssh: image.ssh.clone(),
             dockerfile_text: plan.build_dockerfile.clone(),
+            image_contexts,
         },
         registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
         repository,
@@ -422,4 +452,47 @@ pub async fn delete(
     outputs: &PropertyMap,
 ) -> Result<(), ResourceError> {
     pushed_image::delete(services, call, outputs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::DockerfileSource;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn only_the_image_contexts_the_dockerfile_uses_reach_the_build() {
+        let contexts: BTreeMap<String, NamedContextSource> = [
+            ("base", NamedContextSource::Image("busybox:1".into())),
+            ("unused", NamedContextSource::Image("python:3".into())),
+            ("shared", NamedContextSource::Dir("../shared".into())),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+        let names: BTreeSet<String> = contexts.keys().cloned().collect();
+        let facts = crate::dockerfile::BuildFacts {
+            build_args: &BTreeMap::new(),
+            target: None,
+            platform: "linux/amd64",
+            build_platform: "linux/amd64",
+            named_contexts: &names,
+        };
+        let text = b"FROM base\nCOPY --from=shared lib /lib\n";
+        let analysis = crate::dockerfile::analyze(text, &facts).unwrap();
+        let build = BuildInputs {
+            context: ".".into(),
+            dockerfile: DockerfileSource::Inline(String::new()),
+            build_args: BTreeMap::new(),
+            target: None,
+            platform: "linux/amd64".into(),
+            labels: BTreeMap::new(),
+            contexts,
+        };
+        let used = used_image_contexts(&build, &analysis);
+        assert_eq!(
+            used,
+            BTreeMap::from([("base".to_string(), "busybox:1".to_string())])
+        );
+    }
 }

@@ -129,6 +129,7 @@ pub fn build_spec(snap: ContextSnapshot) -> BuildSpec {
         secrets: BTreeMap::new(),
         ssh: vec![],
         dockerfile_text: None,
+        image_contexts: BTreeMap::new(),
     }
 }
 

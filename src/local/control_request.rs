@@ -1,0 +1,189 @@
+//! The `Solve` request of a Control API build: the Dockerfile frontend with the attributes the
+//! daemon's `/build` endpoint would set for the same inputs (so both paths build the same image),
+//! plus the named contexts `/build` cannot pass, and the daemon's own image exporter.
+
+use std::collections::HashMap;
+
+use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest};
+
+use super::builder::BuildRequest;
+use super::syncdirs::NamedDir;
+
+/// The Dockerfile frontend built into BuildKit.
+const FRONTEND: &str = "dockerfile.v0";
+/// The daemon's exporter: stores and names the image as `/build` does (on the containerd store
+/// it wraps BuildKit's `image` exporter with `unpack=true` and moby's naming).
+const EXPORTER: &str = "moby";
+
+/// Frontend attributes: those `/build` derives from its query (filename, target, platform,
+/// build args, labels, no-cache, cache-from, image resolve mode), then the named contexts.
+pub(crate) fn frontend_attrs(
+    req: &BuildRequest<'_>,
+    named: &[NamedDir],
+) -> HashMap<String, String> {
+    let spec = req.spec;
+    let mut attrs = HashMap::new();
+    attrs.insert("filename".to_string(), req.dockerfile.to_string());
+    if let Some(t) = &spec.target {
+        attrs.insert("target".into(), t.clone());
+    }
+    if let Some(p) = &spec.platform {
+        attrs.insert("platform".into(), p.clone());
+    }
+    let mut args = spec.build_args.clone();
+    if req.inline_cache {
+        args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+    }
+    for (k, v) in args {
+        attrs.insert(format!("build-arg:{k}"), v);
+    }
+    for (k, v) in &spec.labels {
+        attrs.insert(format!("label:{k}"), v.clone());
+    }
+    if spec.no_cache {
+        attrs.insert("no-cache".into(), String::new());
+    }
+    attrs.insert("cache-from".into(), spec.cache_from.join(","));
+    // `/build` without `pull`: local images first.
+    attrs.insert("image-resolve-mode".into(), "default".into());
+    for n in named {
+        attrs.insert(format!("context:{}", n.name), format!("local:{}", n.dir));
+        attrs.insert(format!("sharedkey:localdir:{}", n.name), n.key.clone());
+    }
+    for (name, reference) in &spec.image_contexts {
+        attrs.insert(
+            format!("context:{name}"),
+            format!("docker-image://{reference}"),
+        );
+    }
+    attrs
+}
+
+/// The whole request for build `build_ref` on session `session_id`, tagging `req.tag`.
+pub(crate) fn solve_request(
+    req: &BuildRequest<'_>,
+    named: &[NamedDir],
+    build_ref: &str,
+    session_id: &str,
+) -> SolveRequest {
+    let exporter_attrs: HashMap<String, String> =
+        HashMap::from([("name".to_string(), req.tag.to_string())]);
+    let exports = if req.inline_cache {
+        vec![CacheOptionsEntry {
+            r#type: "inline".into(),
+            attrs: HashMap::new(),
+        }]
+    } else {
+        Vec::new()
+    };
+    SolveRequest {
+        r#ref: build_ref.to_string(),
+        session: session_id.to_string(),
+        frontend: FRONTEND.into(),
+        frontend_attrs: frontend_attrs(req, named),
+        exporters: vec![Exporter {
+            r#type: EXPORTER.into(),
+            attrs: exporter_attrs.clone(),
+        }],
+        // BuildKit before v0.13 (Engine 23 to 25) reads only these; later ones use `exporters`.
+        exporter_deprecated: EXPORTER.into(),
+        exporter_attrs_deprecated: exporter_attrs,
+        cache: Some(CacheOptions {
+            exports,
+            ..CacheOptions::default()
+        }),
+        ..SolveRequest::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::daemon::DaemonAddr;
+    use crate::local::BuildSpec;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn spec() -> BuildSpec {
+        BuildSpec {
+            snapshot: crate::context::ContextSnapshot {
+                hash: "0".repeat(64),
+                legacy_hash: "1".repeat(64),
+                files: 0,
+                bytes: 0,
+                root: "/ctx".into(),
+                entries: Arc::new(Vec::new()),
+                used: Arc::new(Vec::new()),
+                reads: crate::context::ContextReads::whole("test"),
+                ignore_file: None,
+                dockerfile_contents: Arc::new(b"FROM x\n".to_vec()),
+                dockerfile_path: None,
+                dockerfile_in_context: None,
+                named: Vec::new(),
+            },
+            target: Some("app".into()),
+            build_args: BTreeMap::from([("A".into(), "1".into())]),
+            platform: Some("linux/amd64".into()),
+            labels: BTreeMap::from([("team".into(), "x".into())]),
+            no_cache: true,
+            cache_from: vec!["r/a:1".into(), "r/b:2".into()],
+            secrets: BTreeMap::from([("tok".into(), "s3cr3t".into())]),
+            ssh: vec![],
+            dockerfile_text: None,
+            image_contexts: BTreeMap::from([("base".into(), "busybox:latest".into())]),
+        }
+    }
+
+    #[test]
+    fn attrs_match_the_build_endpoint_plus_named_contexts() {
+        let spec = spec();
+        let addr = DaemonAddr::resolve(Some("unix:///x.sock")).unwrap();
+        let req = BuildRequest {
+            addr: &addr,
+            api_prefix: "/v1.56",
+            buildkit: true,
+            spec: &spec,
+            tag: "reg/app:abc",
+            dockerfile: "app.Dockerfile",
+            files: None,
+            creds: Arc::default(),
+            inline_cache: true,
+        };
+        let named = [NamedDir {
+            name: "shared".into(),
+            dir: "shared".into(),
+            key: "k1".into(),
+        }];
+        let r = solve_request(&req, &named, "ref1", "sess1");
+        let a = &r.frontend_attrs;
+        let want = [
+            ("filename", "app.Dockerfile"),
+            ("target", "app"),
+            ("platform", "linux/amd64"),
+            ("build-arg:A", "1"),
+            ("build-arg:BUILDKIT_INLINE_CACHE", "1"),
+            ("label:team", "x"),
+            ("no-cache", ""),
+            ("cache-from", "r/a:1,r/b:2"),
+            ("image-resolve-mode", "default"),
+            ("context:shared", "local:shared"),
+            ("sharedkey:localdir:shared", "k1"),
+            ("context:base", "docker-image://busybox:latest"),
+        ];
+        for (k, v) in want {
+            assert_eq!(a.get(k).map(String::as_str), Some(v), "{k}");
+        }
+        assert_eq!(a.len(), want.len(), "{a:?}");
+        // Secrets travel only through the session.
+        assert!(!format!("{r:?}").contains("s3cr3t"));
+        assert_eq!((r.r#ref.as_str(), r.session.as_str()), ("ref1", "sess1"));
+        assert_eq!(r.frontend, "dockerfile.v0");
+        assert_eq!(r.exporters.len(), 1);
+        assert_eq!(r.exporters[0].r#type, "moby");
+        assert_eq!(r.exporters[0].attrs["name"], "reg/app:abc");
+        assert_eq!(r.exporter_deprecated, "moby");
+        let cache = r.cache.unwrap();
+        assert_eq!(cache.exports.len(), 1);
+        assert_eq!(cache.exports[0].r#type, "inline");
+    }
+}

@@ -1,0 +1,73 @@
+//! The build half for builds with named contexts: refused before any build on daemons whose
+//! BuildKit cannot read them, else run through BuildKit's Control API ([`super::control`]) with
+//! the named directories served by the session next to `context` and `dockerfile`.
+
+use std::sync::atomic::Ordering;
+
+use super::api::DaemonVersion;
+use super::builder::BuildRequest;
+use super::daemon::DaemonAddr;
+use super::engine::{force_classic, LocalEngine};
+use super::engine_build::{context_for, platform_error, Attempt, Outcome};
+use super::progress::Tracker;
+use super::{control, LocalError, PublishSpec};
+
+impl LocalEngine {
+    /// BuildKit's Control API (`/grpc`), for builds with named contexts: the session serves the
+    /// named directories next to `context` and `dockerfile`.
+    pub(super) async fn build_via_control(
+        &self,
+        spec: &PublishSpec,
+        a: Attempt<'_>,
+        tracker: &mut Tracker,
+    ) -> Result<Outcome, LocalError> {
+        let prefix = a.version.prefix();
+        let (dockerfile, _, files) = context_for(true, spec, a.addr, &a.ssh, a.progress);
+        let transfer_log = files.as_ref().map(|f| f.log.clone());
+        let req = BuildRequest {
+            addr: a.addr,
+            api_prefix: &prefix,
+            buildkit: true,
+            spec: &spec.build,
+            tag: a.tag,
+            dockerfile: &dockerfile,
+            files,
+            creds: a.creds.clone(),
+            inline_cache: spec.push,
+        };
+        self.builds_started.fetch_add(1, Ordering::SeqCst);
+        match control::run(req, tracker, a.progress, a.cancel).await {
+            Ok(id) => Ok((id, transfer_log)),
+            Err(e) => Err(platform_error(spec, a.version, e)),
+        }
+    }
+
+    /// Named contexts need the Control API and a frontend that reads `context:NAME`: refused
+    /// before any build on older daemons and with the classic builder.
+    pub(super) fn check_named_contexts(
+        &self,
+        addr: &DaemonAddr,
+        version: &DaemonVersion,
+    ) -> Result<(), LocalError> {
+        if !version.has_named_contexts() {
+            return Err(LocalError::NamedContextsUnsupported {
+                host: addr.display.clone(),
+                engine: version.version.clone(),
+                api: version.api_version.clone(),
+            });
+        }
+        if force_classic() || self.no_buildkit.load(Ordering::SeqCst) {
+            return Err(LocalError::Invalid(format!(
+                "`contexts` (named build contexts) need BuildKit, but builds on the Docker daemon \
+                 at {} use the classic builder{}; unset IMAGEBUILD_LOCAL_BUILDER or enable BuildKit",
+                addr.display,
+                if force_classic() {
+                    " (IMAGEBUILD_LOCAL_BUILDER=classic)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
+    }
+}
