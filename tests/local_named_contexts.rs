@@ -644,3 +644,85 @@ async fn engine_20_10_refuses_named_contexts_before_building() {
         );
     }
 }
+
+/// Builds an image whose /marker holds `marker` on `host` and pushes it as `repo:base`.
+async fn push_marker_image(host: &str, repo: &imagebuild::registry::ImageName, marker: &str) {
+    let dir = write_tree(&[(
+        "Dockerfile",
+        &format!("FROM {BUSYBOX}\nRUN echo {marker} > /marker\n"),
+    )]);
+    let snap = snapshot(dir.path(), "", Some("Dockerfile"), marker);
+    let mut spec = publish_spec(build_spec(snap), repo.clone());
+    spec.hash_tag = marker.to_string();
+    spec.extra_tags = vec!["base".to_string()];
+    let (r, _) = publish(&engine_on(host), spec, CancellationToken::new()).await;
+    r.unwrap_or_else(|e| panic!("base build: {e}"));
+}
+
+/// The plan of `FROM base` with `base=docker-image://<repo:base>`, resolved with the test
+/// registry's credentials.
+async fn plan_on_image_context(host: &str, app: &Path, reference: &str) -> Plan {
+    let req = PlanRequest {
+        context: app.to_path_buf(),
+        dockerfile: DockerfileSource::Inline("FROM base\nRUN cat /marker > /seen\n".into()),
+        build_args: BTreeMap::new(),
+        target: None,
+        platform: imagebuild::plan::host_platform(),
+        labels: BTreeMap::new(),
+        contexts: BTreeMap::from([(
+            "base".to_string(),
+            NamedContextSource::Image(reference.to_string()),
+        )]),
+        cache_dir: Some(std::env::temp_dir().join("imagebuild-named-tests-cache")),
+    };
+    let lookup = BaseLookup {
+        daemon: Some(Some(host.to_string())),
+        registry_for: std::sync::Arc::new(|_| imagebuild::registry::RegistryConfig {
+            explicit: Some(registry_creds()),
+            ..Default::default()
+        }),
+    };
+    make_plan(&req, &lookup)
+        .await
+        .unwrap_or_else(|e| panic!("plan: {e}"))
+}
+
+/// Builds `plan` (not pushed) with its image contexts and reads /seen.
+async fn build_and_read_seen(host: &str, plan: &Plan) -> String {
+    let mut build = build_spec(plan.snapshot.clone());
+    build.image_contexts = plan.image_contexts.clone();
+    let mut spec = publish_spec(build, unique_repo("named-pinned-app"));
+    spec.push = false;
+    let image = spec.repository.with_tag(&spec.hash_tag);
+    let (r, _) = publish(&engine_on(host), spec, CancellationToken::new()).await;
+    r.unwrap_or_else(|e| panic!("app build: {e}"));
+    let seen = docker_on(host, &["run", "--rm", &image, "cat", "/seen"]);
+    rmi(host, &[&image]);
+    seen.trim().to_string()
+}
+
+#[tokio::test]
+async fn an_image_context_is_built_with_the_digest_that_was_hashed() {
+    let _shared = FILES.read().await;
+    let host = engine29_host();
+    let repo = unique_repo("named-pinned-base");
+    let reference = repo.with_tag("base");
+    let app = write_tree(&[("n", "n")]);
+    push_marker_image(&host, &repo, "first").await;
+    let before = plan_on_image_context(&host, app.path(), &reference).await;
+    let first = registry_digest(&repo, "base").await.expect("pushed");
+    assert_eq!(
+        before.image_contexts["base"],
+        repo.with_digest(&first),
+        "the build names the digest that was hashed"
+    );
+    assert_eq!(build_and_read_seen(&host, &before).await, "first");
+
+    // The tag moves: a new hash, built with the new digest; the old plan still builds "first".
+    push_marker_image(&host, &repo, "second").await;
+    let after = plan_on_image_context(&host, app.path(), &reference).await;
+    assert_ne!(before.snapshot.hash, after.snapshot.hash);
+    assert_eq!(build_and_read_seen(&host, &after).await, "second");
+    assert_eq!(build_and_read_seen(&host, &before).await, "first");
+    rmi(&host, &[&reference]);
+}

@@ -21,7 +21,7 @@ use crate::registry::{BasicCredentials, Registry, RegistryConfig};
 
 /// The process-wide build engine; holds the build and push limiters. Share one per process.
 pub struct LocalEngine {
-    cfg: LocalConfig,
+    pub(super) cfg: LocalConfig,
     limiter: Limiter,
     push_limiter: Limiter,
     version: Mutex<Option<DaemonVersion>>,

@@ -42,6 +42,18 @@ impl LocalEngine {
         }
     }
 
+    /// Check's question: can the configured daemon build with named contexts? `Ok(true)` yes,
+    /// `Err` (naming the engine) a definite no, `Ok(false)` unknown (the daemon did not answer:
+    /// preview must not fail for that; the build asks again).
+    pub async fn named_contexts_supported(&self) -> Result<bool, LocalError> {
+        let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
+        let Ok(version) = self.daemon_version(&addr).await else {
+            return Ok(false);
+        };
+        self.check_named_contexts(&addr, &version)?;
+        Ok(true)
+    }
+
     /// Named contexts need the Control API and a frontend that reads `context:NAME`: refused
     /// before any build on older daemons and with the classic builder.
     pub(super) fn check_named_contexts(

@@ -60,6 +60,9 @@ pub struct Plan {
     /// The Dockerfile text to build with when it differs from the hashed one: FROM images a
     /// registry pinned carry their digest, so the build uses exactly what was hashed.
     pub build_dockerfile: Option<std::sync::Arc<Vec<u8>>>,
+    /// The image contexts (`docker-image://`) the Dockerfile reads, name -> the reference to
+    /// build with: digest-pinned where a registry resolved the digest that was hashed.
+    pub image_contexts: BTreeMap<String, String>,
 }
 
 impl PlanRequest {
@@ -127,6 +130,7 @@ pub async fn make_plan(req: &PlanRequest, lookup: &BaseLookup) -> Result<Plan, P
         analysis,
         warnings,
         build_dockerfile,
+        image_contexts: pinned.image_contexts,
     })
 }
 

@@ -42,6 +42,9 @@ pub(super) struct Pinned {
     pub(super) onbuild: Vec<String>,
     /// FROM lines whose image a registry pinned: line -> `reference@digest` for the build.
     pub(super) from_pins: BTreeMap<usize, String>,
+    /// Every image context the build uses, name -> the reference to build with:
+    /// `reference@digest` when a registry pinned it, else the reference as given.
+    pub(super) image_contexts: BTreeMap<String, String>,
 }
 
 /// One image to pin: its hash key, reference text and platform.
@@ -110,7 +113,29 @@ pub(super) async fn pin_images(
         out.pins.push((w.key.clone(), value));
     }
     out.from_pins = from_pins(images, platform, &digests);
+    out.image_contexts = context_pins(image_contexts, &digests);
     Ok(out)
+}
+
+/// The image contexts with the digests a registry gave them (a local-only image keeps its
+/// reference: the daemon resolves it to the id that was hashed).
+fn context_pins(
+    image_contexts: &BTreeMap<String, String>,
+    digests: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    image_contexts
+        .iter()
+        .map(|(name, reference)| {
+            let pinned = digests
+                .get(&format!("context:{name}"))
+                .filter(|_| !reference.contains('@'))
+                .and_then(|digest| {
+                    let parsed = ImageRef::parse(reference).ok()?;
+                    Some(parsed.name.with_digest(digest))
+                });
+            (name.clone(), pinned.unwrap_or_else(|| reference.clone()))
+        })
+        .collect()
 }
 
 /// The FROM lines to pin by digest for the build: those whose image a registry pinned and
@@ -148,4 +173,36 @@ async fn pin_one(w: &Wanted, lookup: &BaseLookup) -> Result<BasePin, PlanError> 
         None => LocalStore::Nowhere,
     };
     Ok(lookup_base(&reference, &platform, store, &registry).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_contexts_are_built_with_the_digest_that_was_hashed() {
+        let contexts = BTreeMap::from([
+            ("py".to_string(), "python:3.12".to_string()),
+            (
+                "local".to_string(),
+                "imagebuild-base/busybox:latest".to_string(),
+            ),
+            (
+                "fixed".to_string(),
+                "reg:5000/a/b@sha256:".to_string() + &"1".repeat(64),
+            ),
+        ]);
+        let d = format!("sha256:{}", "2".repeat(64));
+        let digests = BTreeMap::from([
+            ("context:py".to_string(), d.clone()),
+            ("context:fixed".to_string(), d.clone()),
+            ("base:python:3.12@linux/amd64".to_string(), d.clone()),
+        ]);
+        let pinned = context_pins(&contexts, &digests);
+        assert_eq!(pinned["py"], format!("docker.io/library/python@{d}"));
+        // Local-only: the daemon resolves the reference to the id that was hashed.
+        assert_eq!(pinned["local"], "imagebuild-base/busybox:latest");
+        // Already pinned by the user: kept as written.
+        assert_eq!(pinned["fixed"], contexts["fixed"]);
+    }
 }

@@ -7,13 +7,12 @@ use super::image_args::{
     validate_tag, BuildInputs, BuildSite,
 };
 use super::image_diff;
-use super::inputs::{Field, InputReader};
+use super::inputs::{Failure, Field, InputReader};
 use super::redact::{redactor_for_inputs, Redactor};
 use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
-use crate::plan::NamedContextSource;
 use crate::registry::{BasicCredentials, ImageName};
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
@@ -135,15 +134,46 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
         ("push", Value::Bool(true)),
         ("deleteOnDestroy", Value::Bool(false)),
     ];
-    finish_check(
+    let build = image.map(|i| i.build);
+    let mut result = finish_check(
         services,
         BuildSite::LocalDaemon,
         news,
         r.into_failures(),
-        image.map(|i| i.build),
+        build.clone(),
         &defaults,
     )
-    .await
+    .await;
+    if let Some(build) = build.filter(|_| result.failures.is_empty()) {
+        result
+            .failures
+            .extend(named_contexts_failure(services, news, &build).await);
+    }
+    result
+}
+
+/// A daemon that cannot build named contexts fails Check (naming `contexts` and the engine)
+/// when the Dockerfile reads one; a daemon that does not answer leaves it to the build.
+async fn named_contexts_failure(
+    services: &Services,
+    news: &PropertyMap,
+    build: &BuildInputs,
+) -> Option<Failure> {
+    if build.contexts.is_empty() {
+        return None;
+    }
+    let lookup = image_args::base_lookup(services, BuildSite::LocalDaemon, news);
+    let request = build.plan_request(services.config.cache_path());
+    // Memoized: the same plan finish_check just made.
+    let plan = services.snapshots.get(&request, &lookup).await.ok()?;
+    if plan.snapshot.named.is_empty() && plan.image_contexts.is_empty() {
+        return None;
+    }
+    let refused = services.local().named_contexts_supported().await.err()?;
+    Some(Failure {
+        property: "contexts".into(),
+        reason: refused.to_string(),
+    })
 }
 
 /// Diff: compares inputs and the context hash; names the changed files when it can.
@@ -194,7 +224,7 @@ pub async fn create(
     };
     let plan =
         image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news).await?;
-    let image_contexts = used_image_contexts(&image.build, &plan.analysis);
+    let image_contexts = plan.image_contexts.clone();
     let snap = plan.snapshot.clone();
     if preview {
         return Ok(Created {
@@ -263,23 +293,6 @@ fn redactor_for(news: &PropertyMap, image: &ImageInputs) -> Redactor {
         extra.push(auth.password.clone());
     }
     redactor_for_inputs(news, extra)
-}
-
-/// The image contexts (`docker-image://REF` entries of `contexts`) that the Dockerfile uses:
-/// an unused one needs no build-time support from the daemon.
-fn used_image_contexts(
-    build: &BuildInputs,
-    analysis: &crate::dockerfile::Analysis,
-) -> BTreeMap<String, String> {
-    build
-        .contexts
-        .iter()
-        .filter(|(name, _)| analysis.named.contains_key(*name))
-        .filter_map(|(name, source)| match source {
-            NamedContextSource::Image(reference) => Some((name.clone(), reference.clone())),
-            NamedContextSource::Dir(_) => None,
-        })
-        .collect()
 }
 
 async fn publish(
@@ -452,47 +465,4 @@ pub async fn delete(
     outputs: &PropertyMap,
 ) -> Result<(), ResourceError> {
     pushed_image::delete(services, call, outputs).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::context::DockerfileSource;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn only_the_image_contexts_the_dockerfile_uses_reach_the_build() {
-        let contexts: BTreeMap<String, NamedContextSource> = [
-            ("base", NamedContextSource::Image("busybox:1".into())),
-            ("unused", NamedContextSource::Image("python:3".into())),
-            ("shared", NamedContextSource::Dir("../shared".into())),
-        ]
-        .into_iter()
-        .map(|(n, s)| (n.to_string(), s))
-        .collect();
-        let names: BTreeSet<String> = contexts.keys().cloned().collect();
-        let facts = crate::dockerfile::BuildFacts {
-            build_args: &BTreeMap::new(),
-            target: None,
-            platform: "linux/amd64",
-            build_platform: "linux/amd64",
-            named_contexts: &names,
-        };
-        let text = b"FROM base\nCOPY --from=shared lib /lib\n";
-        let analysis = crate::dockerfile::analyze(text, &facts).unwrap();
-        let build = BuildInputs {
-            context: ".".into(),
-            dockerfile: DockerfileSource::Inline(String::new()),
-            build_args: BTreeMap::new(),
-            target: None,
-            platform: "linux/amd64".into(),
-            labels: BTreeMap::new(),
-            contexts,
-        };
-        let used = used_image_contexts(&build, &analysis);
-        assert_eq!(
-            used,
-            BTreeMap::from([("base".to_string(), "busybox:1".to_string())])
-        );
-    }
 }
