@@ -27,7 +27,8 @@ SENT_KEYS = ("contextBytesSent", "contextBytes")
 class PulumiContender:
     """One Pulumi project (state, PULUMI_HOME, cache dir) building the monorepo's images."""
 
-    def __init__(self, root: Path, repo: Monorepo, prefix: str, salt: str, registry_env: dict, sdk: Path):
+    def __init__(self, root: Path, repo: Monorepo, prefix: str, salt: str, registry_env: dict, sdk: Path,
+                 config: dict | None = None):
         self.project = Project(root, PROGRAM, name="bench-monorepo")
         (root / "pulumi-home").mkdir()
         self.project.env.update(
@@ -42,6 +43,7 @@ class PulumiContender:
                 "repoPrefix": prefix,
                 "salt": salt,
                 "registryUser": registry_env["user"],
+                **(config or {}),
             },
             secrets={"registryPassword": registry_env["password"]},
         )
