@@ -596,7 +596,7 @@ class ContainerImage(pulumi.CustomResource):
     @pulumi.getter(name="imageId")
     def image_id(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        The image id in the local Docker engine (empty when adopted from the registry).
+        The image config digest, sha256:... For a pushed image it is read from the registry's manifest: the same whether built or adopted, on the classic and the containerd image store. Unpushed, the local engine's image id.
         """
         return pulumi.get(self, "image_id")
 

@@ -50,6 +50,12 @@ pub(crate) async fn push_all(
     };
     match target.registry.manifest_digest(repo, &spec.hash_tag).await {
         Ok(Some(d)) => {
+            // The image config digest, as the adopt path reads it: the same imageId whether
+            // built or adopted, on the classic and the containerd image store alike (the latter's
+            // local id is the manifest's digest, not the config's).
+            if let Ok(Some(config)) = target.registry.config_digest(repo, &d).await {
+                published.image_id = config;
+            }
             published.image_uri = Some(repo.with_digest(&d));
             published.digest = Some(d);
         }

@@ -146,7 +146,9 @@ pub enum ProgressEvent {
 /// What a publish produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Published {
-    /// Local image id (`sha256:...`); for an adopted image, the config digest from its manifest when known.
+    /// The image config digest (`sha256:...`) when pushed, read from the registry's manifest on
+    /// both the build and the adopt path; unpushed, the daemon's image id (the config digest on
+    /// the classic store, the manifest digest on the containerd store).
     pub image_id: String,
     /// Manifest digest read back from the registry (None when not pushed).
     pub digest: Option<String>,
