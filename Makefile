@@ -5,7 +5,7 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: setup build lint unit-test rust-test rust-test-engine29 rust-test-engine29-session e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo clean-state
+.PHONY: setup build lint unit-test rust-test rust-test-engine29 rust-test-engine29-session e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo bench-slots clean-state
 
 setup:
 	scripts/setup.sh
@@ -58,10 +58,15 @@ bench: setup
 	$(ENV) && cargo bench --bench remote
 	$(ENV) && cargo build --bins && tests/codebuild_double/start.sh && python tests/e2e/bench_fast_wait.py
 	$(ENV) && python benches/monorepo/bench.py
+	$(ENV) && python benches/monorepo/slots.py
 
 # The monorepo workload: pulumi up vs a sequential and a parallel docker build loop (benches/monorepo/README.md).
 bench-monorepo: setup build
 	$(ENV) && python benches/monorepo/bench.py
+
+# Which default number of build slots serves that workload (benches/monorepo/slots.py).
+bench-slots: setup build
+	$(ENV) && python benches/monorepo/slots.py
 
 clean-state:
 	rm -rf tests/.state examples/.pulumi-state

@@ -61,3 +61,33 @@ async fn classic_builder_builds_pushes_reports_steps_and_failures() {
     let msg = r.expect_err("secrets need BuildKit").to_string();
     assert!(msg.contains("build secrets need BuildKit"), "{msg}");
 }
+
+/// A build whose Dockerfile text differs from the hashed one (FROM pinned by digest) uses that
+/// text on the classic path too, whether the Dockerfile sits in the context or not.
+#[tokio::test]
+async fn classic_builder_uses_the_build_dockerfile_text() {
+    require_services();
+    std::env::set_var("IMAGEBUILD_LOCAL_BUILDER", "classic");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let original = format!("FROM {BUSYBOX}\nRUN echo original-{id} > /which\n");
+    let dir = write_tree(&[("Dockerfile", &original)]);
+    let pinned = format!("FROM {BUSYBOX}\nRUN echo pinned-{id} > /which\n");
+    for in_context in [Some("Dockerfile"), None] {
+        let snap = snapshot(
+            dir.path(),
+            &original,
+            in_context,
+            &format!("{id}-{in_context:?}"),
+        );
+        let mut build = build_spec(snap);
+        build.dockerfile_text = Some(std::sync::Arc::new(pinned.clone().into_bytes()));
+        let mut spec = publish_spec(build, unique_repo("classic-pinned"));
+        spec.push = false;
+        let image = spec.repository.with_tag(&spec.hash_tag);
+        let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
+        r.unwrap_or_else(|e| panic!("classic build ({in_context:?}): {e}"));
+        let which = docker(&["run", "--rm", &image, "cat", "/which"]);
+        docker(&["rmi", "-f", &image]);
+        assert_eq!(which.trim(), format!("pinned-{id}"), "{in_context:?}");
+    }
+}

@@ -17,8 +17,22 @@ pub const INJECTED_DOCKERFILE: &str = ".imagebuild.Dockerfile";
 /// client (BuildKit session transfer) would not show it. A Dockerfile inside the context and not
 /// ignored is sent once, at its own path, exactly as Docker sends it.
 pub fn dockerfile_in_tar(snap: &ContextSnapshot) -> (String, Option<ExtraFile>) {
-    if let Some(rel) = &snap.dockerfile_in_context {
-        return (rel.clone(), None);
+    dockerfile_in_tar_with(snap, None)
+}
+
+/// [`dockerfile_in_tar`] for a build whose Dockerfile text differs from the snapshot's (FROM
+/// images pinned by digest): that text is injected, since the copy in the context is the
+/// unpinned one.
+pub fn dockerfile_in_tar_with(
+    snap: &ContextSnapshot,
+    build_text: Option<&std::sync::Arc<Vec<u8>>>,
+) -> (String, Option<ExtraFile>) {
+    match (&snap.dockerfile_in_context, build_text) {
+        (Some(rel), None) => return (rel.clone(), None),
+        (Some(rel), Some(text)) if text.as_slice() == snap.dockerfile_contents.as_slice() => {
+            return (rel.clone(), None)
+        }
+        _ => {}
     }
     let taken = |p: &str| snap.entries.iter().any(|e| e.path == p);
     let mut name = INJECTED_DOCKERFILE.to_string();
@@ -29,7 +43,10 @@ pub fn dockerfile_in_tar(snap: &ContextSnapshot) -> (String, Option<ExtraFile>) 
     }
     let extra = ExtraFile {
         path: name.clone(),
-        contents: snap.dockerfile_contents.as_ref().clone(),
+        contents: build_text
+            .unwrap_or(&snap.dockerfile_contents)
+            .as_ref()
+            .clone(),
         exec: false,
     };
     (name, Some(extra))
@@ -37,8 +54,12 @@ pub fn dockerfile_in_tar(snap: &ContextSnapshot) -> (String, Option<ExtraFile>) 
 
 /// The streamed tar body (gzip for network daemons, plain for a local socket, where compressing
 /// would only cost CPU) and the Dockerfile path to pass as `dockerfile`.
-pub(crate) fn body(snap: &ContextSnapshot, gzip: bool) -> (String, RawBody) {
-    let (name, extra) = dockerfile_in_tar(snap);
+pub(crate) fn body(
+    snap: &ContextSnapshot,
+    build_text: Option<&std::sync::Arc<Vec<u8>>>,
+    gzip: bool,
+) -> (String, RawBody) {
+    let (name, extra) = dockerfile_in_tar_with(snap, build_text);
     let stream = tar_stream(snap, extra.into_iter().collect(), gzip);
     let body = http_body_util::StreamBody::new(stream.map_ok(hyper::body::Frame::data));
     (name, body.boxed_unsync())

@@ -226,7 +226,8 @@ pub(super) fn context_for(
 ) -> (String, RawBody, Option<SessionFiles>) {
     let snap = &spec.build.snapshot;
     if !buildkit {
-        let (name, body) = context_body::body(snap, addr.is_remote());
+        let (name, body) =
+            context_body::body(snap, spec.build.dockerfile_text.as_ref(), addr.is_remote());
         return (name, body, None);
     }
     let (mut dirs, name) = SyncDirs::for_snapshot(snap, spec.build.dockerfile_text.as_ref());

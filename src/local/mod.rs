@@ -48,7 +48,7 @@ mod types;
 
 pub use crate::context::{tar_stream, ContextSnapshot, Entry, EntryKind, ExtraFile};
 
-pub use context_body::{dockerfile_in_tar, INJECTED_DOCKERFILE};
+pub use context_body::{dockerfile_in_tar, dockerfile_in_tar_with, INJECTED_DOCKERFILE};
 pub use daemon::DEFAULT_DOCKER_HOST;
 pub use engine::{LocalEngine, DEFAULT_PARALLEL_PUSHES};
 pub use error::LocalError;
