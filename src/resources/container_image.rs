@@ -3,8 +3,8 @@
 
 use super::diff::DiffResult;
 use super::image_args::{
-    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
-    validate_tag, BuildInputs, BuildSite,
+    self, derived_outputs_secret, finish_check, read_build_inputs, used_image_contexts,
+    validate_repository, validate_tag, BuildInputs, BuildSite,
 };
 use super::image_diff;
 use super::inputs::{Field, InputReader};
@@ -13,7 +13,6 @@ use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
-use crate::plan::NamedContextSource;
 use crate::registry::{BasicCredentials, ImageName};
 use crate::values::{PropertyMap, Value};
 use std::collections::BTreeMap;
@@ -265,23 +264,6 @@ fn redactor_for(news: &PropertyMap, image: &ImageInputs) -> Redactor {
     redactor_for_inputs(news, extra)
 }
 
-/// The image contexts (`docker-image://REF` entries of `contexts`) that the Dockerfile uses:
-/// an unused one needs no build-time support from the daemon.
-fn used_image_contexts(
-    build: &BuildInputs,
-    analysis: &crate::dockerfile::Analysis,
-) -> BTreeMap<String, String> {
-    build
-        .contexts
-        .iter()
-        .filter(|(name, _)| analysis.named.contains_key(*name))
-        .filter_map(|(name, source)| match source {
-            NamedContextSource::Image(reference) => Some((name.clone(), reference.clone())),
-            NamedContextSource::Dir(_) => None,
-        })
-        .collect()
-}
-
 async fn publish(
     services: &Services,
     call: &Call,
@@ -452,47 +434,4 @@ pub async fn delete(
     outputs: &PropertyMap,
 ) -> Result<(), ResourceError> {
     pushed_image::delete(services, call, outputs).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::context::DockerfileSource;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn only_the_image_contexts_the_dockerfile_uses_reach_the_build() {
-        let contexts: BTreeMap<String, NamedContextSource> = [
-            ("base", NamedContextSource::Image("busybox:1".into())),
-            ("unused", NamedContextSource::Image("python:3".into())),
-            ("shared", NamedContextSource::Dir("../shared".into())),
-        ]
-        .into_iter()
-        .map(|(n, s)| (n.to_string(), s))
-        .collect();
-        let names: BTreeSet<String> = contexts.keys().cloned().collect();
-        let facts = crate::dockerfile::BuildFacts {
-            build_args: &BTreeMap::new(),
-            target: None,
-            platform: "linux/amd64",
-            build_platform: "linux/amd64",
-            named_contexts: &names,
-        };
-        let text = b"FROM base\nCOPY --from=shared lib /lib\n";
-        let analysis = crate::dockerfile::analyze(text, &facts).unwrap();
-        let build = BuildInputs {
-            context: ".".into(),
-            dockerfile: DockerfileSource::Inline(String::new()),
-            build_args: BTreeMap::new(),
-            target: None,
-            platform: "linux/amd64".into(),
-            labels: BTreeMap::new(),
-            contexts,
-        };
-        let used = used_image_contexts(&build, &analysis);
-        assert_eq!(
-            used,
-            BTreeMap::from([("base".to_string(), "busybox:1".to_string())])
-        );
-    }
 }

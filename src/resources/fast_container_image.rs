@@ -3,8 +3,8 @@
 
 use super::diff::{DiffKind, DiffResult};
 use super::image_args::{
-    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
-    BuildInputs, BuildSite,
+    self, derived_outputs_secret, finish_check, read_build_inputs, used_image_contexts,
+    validate_repository, BuildInputs, BuildSite,
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
@@ -12,13 +12,14 @@ use super::progress::human_bytes;
 use super::pushed_image::{self, text};
 use super::redact::{redactor_for_inputs, Redactor};
 use super::{Call, CheckResult, Created, ReadResult, Reporter, ResourceError, Services};
-use crate::context::{tar_stream, ContextSnapshot};
+use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
 use crate::local::dockerfile_in_tar;
+use crate::plan::Plan;
 use crate::registry::{BasicCredentials, ImageName, Registry};
 use crate::remote::{
     self, build_status, upload_context, wait_build, BuildState, ProjectChoice, RemoteBuildSpec,
-    RemoteClients, RemoteProgress, RemoteSecret, SecretKind, UploadOptions, UploadTarget,
-    WaitOptions,
+    RemoteClients, RemoteContextSource, RemoteNamedContext, RemoteProgress, RemoteSecret,
+    SecretKind, UploadOptions, UploadTarget, WaitOptions,
 };
 use crate::values::{PropertyMap, Value};
 use std::sync::Arc;
@@ -28,13 +29,14 @@ use tokio::time::Instant;
 pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 19] = [
+pub const INPUT_NAMES: [&str; 20] = [
     "context",
     "dockerfile",
     "dockerfileInline",
     "buildArgs",
     "target",
     "platform",
+    "contexts",
     "repository",
     "registryAuth",
     "contextBucket",
@@ -288,25 +290,24 @@ pub async fn create(
         let text: Vec<String> = failures.into_iter().map(|f| f.reason).collect();
         return Err(ResourceError::Invalid(text.join("; ")));
     }
-    let snap = match &inputs {
-        Some(i) => Some(
-            image_args::plan_for(services, call, BuildSite::Remote, &i.build, news)
-                .await?
-                .snapshot,
-        ),
+    let plan = match &inputs {
+        Some(i) => {
+            Some(image_args::plan_for(services, call, BuildSite::Remote, &i.build, news).await?)
+        }
         None => None,
     };
     if preview {
         return Ok(Created {
             id: String::new(),
-            outputs: preview_outputs(news, snap.as_ref()),
+            outputs: preview_outputs(news, plan.as_ref().map(|p| &p.snapshot)),
         });
     }
-    let (Some(inputs), Some(snap)) = (inputs, snap) else {
+    let (Some(inputs), Some(plan)) = (inputs, plan) else {
         return Err(ResourceError::Invalid(
             "some inputs are still unknown outside preview".into(),
         ));
     };
+    let snap = &plan.snapshot;
     let name = ImageName::parse(&inputs.repository)
         .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
     let redactor = redactor_for_inputs(
@@ -335,12 +336,12 @@ pub async fn create(
         call.reporter.status(
             "registry already has this context's image: adopted, nothing uploaded or built",
         );
-        return Ok(finish(news, &inputs, &snap, BuildRecord::adopted(&digest)));
+        return Ok(finish(news, &inputs, snap, BuildRecord::adopted(&digest)));
     }
 
     let clients = services.remote().await.map_err(fail)?;
-    let upload = upload(&clients, call, &inputs, &snap).await.map_err(fail)?;
-    let spec = build_spec(&name, &inputs, &snap, &upload.object_uri);
+    let upload = upload(&clients, call, &inputs, snap).await.map_err(fail)?;
+    let spec = build_spec(&name, &inputs, &plan, &upload.object_uri);
     call.reporter.status("starting the CodeBuild build");
     let started = remote::start_build(&clients, &spec)
         .await
@@ -364,7 +365,7 @@ pub async fn create(
         record.queued_seconds = finished.queued_seconds;
         record.build_seconds = finished.build_seconds;
     }
-    Ok(finish(news, &inputs, &snap, record))
+    Ok(finish(news, &inputs, snap, record))
 }
 
 async fn upload(
@@ -385,8 +386,9 @@ async fn upload(
     ));
     let (_, extra) = dockerfile_in_tar(snap);
     let body_snap = snap.clone();
+    // Named local contexts travel in the same archive, under `.imagebuild-contexts/<i>/`.
     let outcome = upload_context(clients, &target, UploadOptions::default(), move || {
-        tar_stream(&body_snap, extra.into_iter().collect(), true)
+        tar_stream_with_named(&body_snap, extra.into_iter().collect(), true)
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -405,9 +407,10 @@ async fn upload(
 fn build_spec(
     name: &ImageName,
     inputs: &FastInputs,
-    snap: &ContextSnapshot,
+    plan: &Plan,
     object_uri: &str,
 ) -> RemoteBuildSpec {
+    let snap = &plan.snapshot;
     let (dockerfile, _) = dockerfile_in_tar(snap);
     RemoteBuildSpec {
         context_hash: snap.hash.clone(),
@@ -422,7 +425,26 @@ fn build_spec(
         timeout_minutes: inputs.timeout_minutes,
         cache_ref: inputs.cache_ref.clone(),
         secrets: inputs.secrets.clone(),
+        named_contexts: named_contexts(&inputs.build, plan),
     }
+}
+
+/// The named contexts the Dockerfile uses: archived local directories (what the plan hashed),
+/// then image references.
+fn named_contexts(build: &BuildInputs, plan: &Plan) -> Vec<RemoteNamedContext> {
+    let dirs = named_archive_dirs(&plan.snapshot)
+        .into_iter()
+        .map(|(name, dir)| RemoteNamedContext {
+            name,
+            source: RemoteContextSource::Archive(dir),
+        });
+    let images = used_image_contexts(build, &plan.analysis)
+        .into_iter()
+        .map(|(name, image)| RemoteNamedContext {
+            name,
+            source: RemoteContextSource::Image(image),
+        });
+    dirs.chain(images).collect()
 }
 
 async fn wait(

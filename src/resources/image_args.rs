@@ -158,6 +158,23 @@ fn read_named_contexts(r: &mut InputReader) -> Option<BTreeMap<String, NamedCont
     Some(out)
 }
 
+/// The image contexts (`docker-image://REF` entries of `contexts`) that the Dockerfile uses:
+/// an unused one needs no build-time support from the daemon.
+pub fn used_image_contexts(
+    build: &BuildInputs,
+    analysis: &crate::dockerfile::Analysis,
+) -> BTreeMap<String, String> {
+    build
+        .contexts
+        .iter()
+        .filter(|(name, _)| analysis.named.contains_key(*name))
+        .filter_map(|(name, source)| match source {
+            NamedContextSource::Image(reference) => Some((name.clone(), reference.clone())),
+            NamedContextSource::Dir(_) => None,
+        })
+        .collect()
+}
+
 /// Where an image resource builds, which decides where its base images are looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildSite {
@@ -423,6 +440,43 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn only_the_image_contexts_the_dockerfile_uses_reach_the_build() {
+        let contexts: BTreeMap<String, NamedContextSource> = [
+            ("base", NamedContextSource::Image("busybox:1".into())),
+            ("unused", NamedContextSource::Image("python:3".into())),
+            ("shared", NamedContextSource::Dir("../shared".into())),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+        let names: BTreeSet<String> = contexts.keys().cloned().collect();
+        let facts = crate::dockerfile::BuildFacts {
+            build_args: &BTreeMap::new(),
+            target: None,
+            platform: "linux/amd64",
+            build_platform: "linux/amd64",
+            named_contexts: &names,
+        };
+        let text = b"FROM base\nCOPY --from=shared lib /lib\n";
+        let analysis = crate::dockerfile::analyze(text, &facts).unwrap();
+        let build = BuildInputs {
+            context: ".".into(),
+            dockerfile: DockerfileSource::Inline(String::new()),
+            build_args: BTreeMap::new(),
+            target: None,
+            platform: "linux/amd64".into(),
+            labels: BTreeMap::new(),
+            contexts,
+        };
+        let used = used_image_contexts(&build, &analysis);
+        assert_eq!(
+            used,
+            BTreeMap::from([("base".to_string(), "busybox:1".to_string())])
+        );
+    }
 
     #[test]
     fn platforms() {
