@@ -652,6 +652,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn contexts_are_an_input_checked_as_for_container_image() {
+        assert!(INPUT_NAMES.contains(&"contexts"));
+        let mut contexts = PropertyMap::new();
+        contexts.insert("remote".into(), "https://example.com/x.tar".into());
+        contexts.insert("ok".into(), "docker-image://busybox:1".into());
+        let mut news = PropertyMap::new();
+        news.insert("context".into(), ".".into());
+        news.insert("contexts".into(), Value::Object(contexts));
+        let (_, failures) = failures_of(&news);
+        let named: Vec<_> = failures
+            .iter()
+            .filter(|f| f.property.starts_with("contexts"))
+            .collect();
+        assert_eq!(named.len(), 1, "{failures:?}");
+        assert_eq!(named[0].property, "contexts.remote");
+        assert!(named[0].reason.contains("docker-image://"));
+    }
+
+    #[test]
     fn outputs_computed_from_a_secret_input_are_secret() {
         let snap = ContextSnapshot {
             hash: "ab".repeat(32),

@@ -250,9 +250,12 @@ def archive_members(aws, bucket: str, context_object: str) -> set[str]:
 
 def test_named_context_builds_with_only_the_files_it_reads(project_factory, registry: Registry, aws,
                                                            unique: str):
-    dockerfile = "FROM scratch\nCOPY --from=shared lib/ /shared/lib/\nCOPY . /main/\n"
+    # `base` exists only as an image context: without --build-context the build would pull docker.io/base.
+    dockerfile = ("FROM base AS probe\nRUN echo from-base > /probe\n"
+                  "FROM scratch\nCOPY --from=probe /probe /probe\nCOPY --from=shared lib/ /shared/lib/\nCOPY . /main/\n")
+    contexts = json.dumps({"shared": "shared", "base": f"docker-image://{BASE}"})
     p = fast_project(project_factory, registry, aws, unique, dockerfile,
-                     codebuildProject=engine29_project(aws, unique), contexts='{"shared": "shared"}')
+                     codebuildProject=engine29_project(aws, unique), contexts=contexts)
     shared = p.dir / "shared"
     for rel, text in {".dockerignore": "lib/*.log\n", "lib/a.py": f"a {unique}\n", "lib/pkg/b.py": "b\n",
                       "lib/debug.log": "ignored by shared/.dockerignore\n", "docs/unread.md": "not read\n"}.items():
@@ -267,9 +270,9 @@ def test_named_context_builds_with_only_the_files_it_reads(project_factory, regi
     files = image_files(registry, repo, out["digest"])
     # The inline Dockerfile travels in the archive as .imagebuild.Dockerfile, which `COPY .` sees (as before).
     main = ["main/.imagebuild.Dockerfile", "main/data.txt", "main/link", "main/run.sh"]
-    assert sorted(files) == main + ["shared/lib/a.py", "shared/lib/pkg/b.py"], \
+    assert sorted(files) == main + ["probe", "shared/lib/a.py", "shared/lib/pkg/b.py"], \
         "the image holds exactly the named files the Dockerfile reads, and the main context holds no named files"
-    assert files["shared/lib/a.py"] == f"a {unique}\n".encode()
+    assert files["shared/lib/a.py"] == f"a {unique}\n".encode() and files["probe"] == b"from-base\n"
     members = archive_members(aws, f"e2e-contexts-{unique}", out["context_object"])
     assert {m for m in members if m.startswith(".imagebuild-contexts")} == {
         ".imagebuild-contexts", ".imagebuild-contexts/0", ".imagebuild-contexts/0/lib",
@@ -295,4 +298,6 @@ def test_named_context_without_buildx_fails_saying_why(project_factory, registry
     (p.dir / "shared/lib/a.py").write_text("a\n")
     proc = p.up(check=False)
     assert proc.returncode != 0
-    assert "named contexts" in proc.stdout and "buildx (Docker 23 or later)" in proc.stdout, proc.stdout[-3000:]
+    printed = [line for line in proc.stdout.splitlines()
+               if "imagebuild: this build uses named contexts" in line and 'echo "' not in line]
+    assert printed and "buildx (Docker 23 or later)" in printed[0], proc.stdout[-3000:]
