@@ -202,7 +202,13 @@ def engine29_project(aws, unique: str) -> str:
     """A CodeBuild project whose builds run on Engine 29 with docker buildx (the double's opt-in):
     Engine 20.10's BuildKit cannot read named contexts."""
     name = f"e2e-named-{unique}"
-    variables = {"DOCKER_HOST": endpoint("IMAGEBUILD_TEST_DOCKER29_HOST"), "IMAGEBUILD_DOUBLE_BUILDX": "1"}
+    host = endpoint("IMAGEBUILD_TEST_DOCKER29_HOST")
+    probe = subprocess.run(["/usr/bin/docker", "-H", host, "image", "inspect", "-f", "{{.Id}}", BASE],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"Engine 29 at {host} or its base image {BASE} is not there ({probe.stderr.strip()}): "
+                    "run scripts/setup.sh (start-services.sh, make-base-images.sh --host $IMAGEBUILD_TEST_DOCKER29_HOST)")
+    variables = {"DOCKER_HOST": host, "IMAGEBUILD_DOUBLE_BUILDX": "1"}
     aws["codebuild"].create_project(
         name=name,
         source={"type": "NO_SOURCE", "buildspec": "version: 0.2"},
