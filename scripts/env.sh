@@ -17,6 +17,9 @@ export IMAGEBUILD_VENV="$_imagebuild_root/.venv"
 # Docker Engine 29 (moby v2.0.0-beta.24), built by scripts/build-docker29.sh, run as a second daemon.
 export IMAGEBUILD_DOCKER29_VERSION="29.8.0"
 export IMAGEBUILD_DOCKER29_DIR="$IMAGEBUILD_TOOLS_DIR/docker29-$IMAGEBUILD_DOCKER29_VERSION"
+# docker buildx, built by scripts/build-buildx.sh; only the CodeBuild double's opted-in builds use it.
+export IMAGEBUILD_BUILDX_VERSION="v0.38.2"
+export IMAGEBUILD_BUILDX_DIR="$IMAGEBUILD_TOOLS_DIR/buildx-$IMAGEBUILD_BUILDX_VERSION"
 
 case ":$PATH:" in
   *":$IMAGEBUILD_PULUMI_DIR:"*) ;;

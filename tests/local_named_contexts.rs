@@ -669,10 +669,16 @@ async fn plan_on_image_context(host: &str, app: &Path, reference: &str) -> Plan 
         target: None,
         platform: imagebuild::plan::host_platform(),
         labels: BTreeMap::new(),
-        contexts: BTreeMap::from([(
-            "base".to_string(),
-            NamedContextSource::Image(reference.to_string()),
-        )]),
+        contexts: BTreeMap::from([
+            (
+                "base".to_string(),
+                NamedContextSource::Image(reference.to_string()),
+            ),
+            (
+                "unused".to_string(),
+                NamedContextSource::Image("imagebuild.invalid/none:1".to_string()),
+            ),
+        ]),
         cache_dir: Some(std::env::temp_dir().join("imagebuild-named-tests-cache")),
     };
     let lookup = BaseLookup {
@@ -712,9 +718,9 @@ async fn an_image_context_is_built_with_the_digest_that_was_hashed() {
     let before = plan_on_image_context(&host, app.path(), &reference).await;
     let first = registry_digest(&repo, "base").await.expect("pushed");
     assert_eq!(
-        before.image_contexts["base"],
-        repo.with_digest(&first),
-        "the build names the digest that was hashed"
+        before.image_contexts,
+        BTreeMap::from([("base".to_string(), repo.with_digest(&first))]),
+        "the build names the digest that was hashed, and only the contexts the Dockerfile reads"
     );
     assert_eq!(build_and_read_seen(&host, &before).await, "first");
 

@@ -71,6 +71,7 @@ async fn prepared(
         timeout_minutes: 10,
         cache_ref: None,
         secrets: Vec::new(),
+        named_contexts: Vec::new(),
     }
 }
 
@@ -519,6 +520,7 @@ fn spec_on(s: &Services, project: &str) -> RemoteBuildSpec {
         timeout_minutes: 5,
         cache_ref: None,
         secrets: Vec::new(),
+        named_contexts: Vec::new(),
     }
 }
 

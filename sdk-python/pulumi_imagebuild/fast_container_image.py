@@ -31,6 +31,7 @@ class FastContainerImageArgs:
                  codebuild_project: pulumi.Input[Optional[_builtins.str]] = None,
                  compute_type: pulumi.Input[Optional[_builtins.str]] = None,
                  context_prefix: pulumi.Input[Optional[_builtins.str]] = None,
+                 contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
                  dockerfile_inline: pulumi.Input[Optional[_builtins.str]] = None,
@@ -53,6 +54,7 @@ class FastContainerImageArgs:
         :param pulumi.Input[_builtins.str] codebuild_project: An existing CodeBuild project to run the build on (its source, buildspec and artifacts are overridden per build). Set this or serviceRoleArn.
         :param pulumi.Input[_builtins.str] compute_type: Compute type of the managed project. Defaults to BUILD_GENERAL1_SMALL.
         :param pulumi.Input[_builtins.str] context_prefix: Key prefix for contexts; each context is stored once under <prefix>/<contextHash>.tar.gz (private, server-side encrypted). Defaults to imagebuild/contexts.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] contexts: Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from a directory travel in the context archive (under `.imagebuild-contexts/`) and enter the context hash, as do image references. The build image needs docker buildx (Docker 23 or later).
         :param pulumi.Input[_builtins.bool] delete_on_destroy: Delete the pushed image when the resource is destroyed, unless a tag other than this resource's still points at it. Defaults to false.
         :param pulumi.Input[_builtins.str] dockerfile: Path of the Dockerfile, relative to the Pulumi project directory. Defaults to Dockerfile inside the context. Its content always enters the hash, also when it lives outside the context.
         :param pulumi.Input[_builtins.str] dockerfile_inline: The Dockerfile's text, instead of a path. Set this or dockerfile, not both.
@@ -80,6 +82,8 @@ class FastContainerImageArgs:
             pulumi.set(__self__, "compute_type", compute_type)
         if context_prefix is not None:
             pulumi.set(__self__, "context_prefix", context_prefix)
+        if contexts is not None:
+            pulumi.set(__self__, "contexts", contexts)
         if delete_on_destroy is not None:
             pulumi.set(__self__, "delete_on_destroy", delete_on_destroy)
         if dockerfile is not None:
@@ -220,6 +224,18 @@ class FastContainerImageArgs:
         pulumi.set(self, "context_prefix", value)
 
     @_builtins.property
+    @pulumi.getter
+    def contexts(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
+        """
+        Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from a directory travel in the context archive (under `.imagebuild-contexts/`) and enter the context hash, as do image references. The build image needs docker buildx (Docker 23 or later).
+        """
+        return pulumi.get(self, "contexts")
+
+    @contexts.setter
+    def contexts(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "contexts", value)
+
+    @_builtins.property
     @pulumi.getter(name="deleteOnDestroy")
     def delete_on_destroy(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
@@ -343,6 +359,7 @@ class FastContainerImage(pulumi.CustomResource):
                  context: pulumi.Input[Optional[_builtins.str]] = None,
                  context_bucket: pulumi.Input[Optional[_builtins.str]] = None,
                  context_prefix: pulumi.Input[Optional[_builtins.str]] = None,
+                 contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
                  dockerfile_inline: pulumi.Input[Optional[_builtins.str]] = None,
@@ -368,6 +385,7 @@ class FastContainerImage(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] context: The build context directory, relative to the Pulumi project directory. Only the files not excluded by .dockerignore (or <Dockerfile>.dockerignore) are hashed and sent.
         :param pulumi.Input[_builtins.str] context_bucket: The S3 bucket that receives build contexts. CodeBuild's service role must be able to read it.
         :param pulumi.Input[_builtins.str] context_prefix: Key prefix for contexts; each context is stored once under <prefix>/<contextHash>.tar.gz (private, server-side encrypted). Defaults to imagebuild/contexts.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] contexts: Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from a directory travel in the context archive (under `.imagebuild-contexts/`) and enter the context hash, as do image references. The build image needs docker buildx (Docker 23 or later).
         :param pulumi.Input[_builtins.bool] delete_on_destroy: Delete the pushed image when the resource is destroyed, unless a tag other than this resource's still points at it. Defaults to false.
         :param pulumi.Input[_builtins.str] dockerfile: Path of the Dockerfile, relative to the Pulumi project directory. Defaults to Dockerfile inside the context. Its content always enters the hash, also when it lives outside the context.
         :param pulumi.Input[_builtins.str] dockerfile_inline: The Dockerfile's text, instead of a path. Set this or dockerfile, not both.
@@ -412,6 +430,7 @@ class FastContainerImage(pulumi.CustomResource):
                  context: pulumi.Input[Optional[_builtins.str]] = None,
                  context_bucket: pulumi.Input[Optional[_builtins.str]] = None,
                  context_prefix: pulumi.Input[Optional[_builtins.str]] = None,
+                 contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
                  dockerfile_inline: pulumi.Input[Optional[_builtins.str]] = None,
@@ -444,6 +463,7 @@ class FastContainerImage(pulumi.CustomResource):
                 raise TypeError("Missing required property 'context_bucket'")
             __props__.__dict__["context_bucket"] = context_bucket
             __props__.__dict__["context_prefix"] = context_prefix
+            __props__.__dict__["contexts"] = contexts
             __props__.__dict__["delete_on_destroy"] = delete_on_destroy
             __props__.__dict__["dockerfile"] = dockerfile
             __props__.__dict__["dockerfile_inline"] = dockerfile_inline
@@ -505,6 +525,7 @@ class FastContainerImage(pulumi.CustomResource):
         __props__.__dict__["context_hash"] = None
         __props__.__dict__["context_object"] = None
         __props__.__dict__["context_prefix"] = None
+        __props__.__dict__["contexts"] = None
         __props__.__dict__["delete_on_destroy"] = None
         __props__.__dict__["digest"] = None
         __props__.__dict__["dockerfile"] = None
@@ -648,6 +669,14 @@ class FastContainerImage(pulumi.CustomResource):
         Key prefix for contexts; each context is stored once under <prefix>/<contextHash>.tar.gz (private, server-side encrypted). Defaults to imagebuild/contexts.
         """
         return pulumi.get(self, "context_prefix")
+
+    @_builtins.property
+    @pulumi.getter
+    def contexts(self) -> pulumi.Output[Optional[Mapping[str, _builtins.str]]]:
+        """
+        Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from a directory travel in the context archive (under `.imagebuild-contexts/`) and enter the context hash, as do image references. The build image needs docker buildx (Docker 23 or later).
+        """
+        return pulumi.get(self, "contexts")
 
     @_builtins.property
     @pulumi.getter(name="deleteOnDestroy")

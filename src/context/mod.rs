@@ -26,7 +26,9 @@ mod walk;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use archive::tar_stream;
+pub use archive::{
+    named_archive_dirs, named_archive_root, tar_stream, tar_stream_with_named, NAMED_ARCHIVE_ROOT,
+};
 pub use error::ContextError;
 pub use manifest::explain;
 pub use snapshot::{snapshot, snapshot_async, snapshot_with};

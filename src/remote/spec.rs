@@ -43,6 +43,24 @@ pub enum ProjectChoice {
     },
 }
 
+/// Where a named context (`--build-context NAME=...`) of a remote build comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteContextSource {
+    /// A directory inside the context archive (`context::named_archive_dirs`), e.g. `.imagebuild-contexts/0`.
+    Archive(String),
+    /// An image reference, `docker-image://` stripped.
+    Image(String),
+}
+
+/// A named context of a remote build; the build then needs docker buildx (Docker 23+).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteNamedContext {
+    /// The name the Dockerfile uses (`FROM name`, `COPY --from=name`).
+    pub name: String,
+    /// Its content.
+    pub source: RemoteContextSource,
+}
+
 /// One remote build: the uploaded context, what to build, where to push, and on which project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteBuildSpec {
@@ -70,6 +88,8 @@ pub struct RemoteBuildSpec {
     pub cache_ref: Option<String>,
     /// Secrets passed as PARAMETER_STORE / SECRETS_MANAGER variables.
     pub secrets: Vec<RemoteSecret>,
+    /// Named contexts; empty = the plain BuildKit build (no buildx needed).
+    pub named_contexts: Vec<RemoteNamedContext>,
 }
 
 /// True for a portable shell variable name.
@@ -84,6 +104,49 @@ fn no_control(what: &str, value: &str) -> Result<(), RemoteError> {
         return Err(RemoteError::Invalid(format!(
             "{what} {value:?} contains control characters"
         )));
+    }
+    Ok(())
+}
+
+/// A relative path inside the archive, without `..` or empty components.
+fn is_archive_dir(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+fn validate_named(named: &[RemoteNamedContext]) -> Result<(), RemoteError> {
+    let bad = |m: String| Err(RemoteError::Invalid(m));
+    let mut names: Vec<&str> = Vec::new();
+    for context in named {
+        let name = &context.name;
+        if name.is_empty() || name.contains('=') || name.chars().any(char::is_whitespace) {
+            return bad(format!(
+                "named context {name:?} needs a name without spaces or `=` (it becomes `--build-context NAME=...`)"
+            ));
+        }
+        no_control(&format!("named context {name}"), name)?;
+        match &context.source {
+            RemoteContextSource::Archive(dir) if !is_archive_dir(dir) => {
+                return bad(format!(
+                    "named context {name}: {dir:?} is not a relative directory inside the context archive"
+                ));
+            }
+            RemoteContextSource::Archive(dir) => no_control(&format!("named context {name}"), dir)?,
+            RemoteContextSource::Image(image) if image.is_empty() => {
+                return bad(format!("named context {name} has an empty image reference"));
+            }
+            RemoteContextSource::Image(image) => {
+                no_control(&format!("named context {name}"), image)?
+            }
+        }
+        names.push(name);
+    }
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return bad(format!("named context {} is given twice", w[0]));
     }
     Ok(())
 }
@@ -158,6 +221,7 @@ impl RemoteBuildSpec {
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
             return bad(format!("secret id {} is given twice", w[0]));
         }
+        validate_named(&self.named_contexts)?;
         for (what, value) in [
             ("platform", &self.platform),
             ("target", &self.target),

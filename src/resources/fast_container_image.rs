@@ -12,13 +12,14 @@ use super::progress::human_bytes;
 use super::pushed_image::{self, text};
 use super::redact::{redactor_for_inputs, Redactor};
 use super::{Call, CheckResult, Created, ReadResult, Reporter, ResourceError, Services};
-use crate::context::{tar_stream, ContextSnapshot};
-use crate::local::dockerfile_in_tar;
+use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
+use crate::local::dockerfile_in_tar_with;
+use crate::plan::Plan;
 use crate::registry::{BasicCredentials, ImageName, Registry};
 use crate::remote::{
     self, build_status, upload_context, wait_build, BuildState, ProjectChoice, RemoteBuildSpec,
-    RemoteClients, RemoteProgress, RemoteSecret, SecretKind, UploadOptions, UploadTarget,
-    WaitOptions,
+    RemoteClients, RemoteContextSource, RemoteNamedContext, RemoteProgress, RemoteSecret,
+    SecretKind, UploadOptions, UploadTarget, WaitOptions,
 };
 use crate::values::{PropertyMap, Value};
 use std::sync::Arc;
@@ -28,13 +29,14 @@ use tokio::time::Instant;
 pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 19] = [
+pub const INPUT_NAMES: [&str; 20] = [
     "context",
     "dockerfile",
     "dockerfileInline",
     "buildArgs",
     "target",
     "platform",
+    "contexts",
     "repository",
     "registryAuth",
     "contextBucket",
@@ -288,25 +290,24 @@ pub async fn create(
         let text: Vec<String> = failures.into_iter().map(|f| f.reason).collect();
         return Err(ResourceError::Invalid(text.join("; ")));
     }
-    let snap = match &inputs {
-        Some(i) => Some(
-            image_args::plan_for(services, call, BuildSite::Remote, &i.build, news)
-                .await?
-                .snapshot,
-        ),
+    let plan = match &inputs {
+        Some(i) => {
+            Some(image_args::plan_for(services, call, BuildSite::Remote, &i.build, news).await?)
+        }
         None => None,
     };
     if preview {
         return Ok(Created {
             id: String::new(),
-            outputs: preview_outputs(news, snap.as_ref()),
+            outputs: preview_outputs(news, plan.as_ref().map(|p| &p.snapshot)),
         });
     }
-    let (Some(inputs), Some(snap)) = (inputs, snap) else {
+    let (Some(inputs), Some(plan)) = (inputs, plan) else {
         return Err(ResourceError::Invalid(
             "some inputs are still unknown outside preview".into(),
         ));
     };
+    let snap = &plan.snapshot;
     let name = ImageName::parse(&inputs.repository)
         .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
     let redactor = redactor_for_inputs(
@@ -335,12 +336,12 @@ pub async fn create(
         call.reporter.status(
             "registry already has this context's image: adopted, nothing uploaded or built",
         );
-        return Ok(finish(news, &inputs, &snap, BuildRecord::adopted(&digest)));
+        return Ok(finish(news, &inputs, snap, BuildRecord::adopted(&digest)));
     }
 
     let clients = services.remote().await.map_err(fail)?;
-    let upload = upload(&clients, call, &inputs, &snap).await.map_err(fail)?;
-    let spec = build_spec(&name, &inputs, &snap, &upload.object_uri);
+    let upload = upload(&clients, call, &inputs, &plan).await.map_err(fail)?;
+    let spec = build_spec(&name, &inputs, &plan, &upload.object_uri);
     call.reporter.status("starting the CodeBuild build");
     let started = remote::start_build(&clients, &spec)
         .await
@@ -364,15 +365,16 @@ pub async fn create(
         record.queued_seconds = finished.queued_seconds;
         record.build_seconds = finished.build_seconds;
     }
-    Ok(finish(news, &inputs, &snap, record))
+    Ok(finish(news, &inputs, snap, record))
 }
 
 async fn upload(
     clients: &RemoteClients,
     call: &Call,
     inputs: &FastInputs,
-    snap: &ContextSnapshot,
+    plan: &Plan,
 ) -> Result<remote::UploadOutcome, String> {
+    let snap = &plan.snapshot;
     let target = UploadTarget {
         bucket: inputs.bucket.clone(),
         prefix: inputs.prefix.clone(),
@@ -383,10 +385,12 @@ async fn upload(
         snap.files,
         human_bytes(snap.bytes)
     ));
-    let (_, extra) = dockerfile_in_tar(snap);
+    // The Dockerfile the build reads: FROM images pinned to the digests that were hashed.
+    let (_, extra) = dockerfile_in_tar_with(snap, plan.build_dockerfile.as_ref());
     let body_snap = snap.clone();
+    // Named local contexts travel in the same archive, under `.imagebuild-contexts/<i>/`.
     let outcome = upload_context(clients, &target, UploadOptions::default(), move || {
-        tar_stream(&body_snap, extra.into_iter().collect(), true)
+        tar_stream_with_named(&body_snap, extra.into_iter().collect(), true)
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -405,10 +409,11 @@ async fn upload(
 fn build_spec(
     name: &ImageName,
     inputs: &FastInputs,
-    snap: &ContextSnapshot,
+    plan: &Plan,
     object_uri: &str,
 ) -> RemoteBuildSpec {
-    let (dockerfile, _) = dockerfile_in_tar(snap);
+    let snap = &plan.snapshot;
+    let (dockerfile, _) = dockerfile_in_tar_with(snap, plan.build_dockerfile.as_ref());
     RemoteBuildSpec {
         context_hash: snap.hash.clone(),
         context_object: object_uri.to_string(),
@@ -422,7 +427,28 @@ fn build_spec(
         timeout_minutes: inputs.timeout_minutes,
         cache_ref: inputs.cache_ref.clone(),
         secrets: inputs.secrets.clone(),
+        named_contexts: named_contexts(plan),
     }
+}
+
+/// The named contexts the Dockerfile uses: archived local directories (what the plan hashed),
+/// then image references (digest-pinned where a registry resolved the digest that was hashed).
+fn named_contexts(plan: &Plan) -> Vec<RemoteNamedContext> {
+    let dirs = named_archive_dirs(&plan.snapshot)
+        .into_iter()
+        .map(|(name, dir)| RemoteNamedContext {
+            name,
+            source: RemoteContextSource::Archive(dir),
+        });
+    let images = plan
+        .image_contexts
+        .clone()
+        .into_iter()
+        .map(|(name, image)| RemoteNamedContext {
+            name,
+            source: RemoteContextSource::Image(image),
+        });
+    dirs.chain(images).collect()
 }
 
 async fn wait(
@@ -628,6 +654,25 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contexts_are_an_input_checked_as_for_container_image() {
+        assert!(INPUT_NAMES.contains(&"contexts"));
+        let mut contexts = PropertyMap::new();
+        contexts.insert("remote".into(), "https://example.com/x.tar".into());
+        contexts.insert("ok".into(), "docker-image://busybox:1".into());
+        let mut news = PropertyMap::new();
+        news.insert("context".into(), ".".into());
+        news.insert("contexts".into(), Value::Object(contexts));
+        let (_, failures) = failures_of(&news);
+        let named: Vec<_> = failures
+            .iter()
+            .filter(|f| f.property.starts_with("contexts"))
+            .collect();
+        assert_eq!(named.len(), 1, "{failures:?}");
+        assert_eq!(named[0].property, "contexts.remote");
+        assert!(named[0].reason.contains("docker-image://"));
+    }
 
     #[test]
     fn outputs_computed_from_a_secret_input_are_secret() {

@@ -260,6 +260,23 @@ class Build:
         self.env = self._base_env()
         for var in self.env_vars:
             self.env[var["name"]] = self._resolve(var.get("type", "PLAINTEXT"), var["value"], var["name"])
+        self._offer_buildx()
+
+    def _offer_buildx(self):
+        """Opt-in: a build whose variables say IMAGEBUILD_DOUBLE_BUILDX=1 gets docker buildx as a CLI
+        plugin in its own DOCKER_CONFIG (like a build image with Docker 23+); no other build sees it."""
+        if self.env.get("IMAGEBUILD_DOUBLE_BUILDX") != "1":
+            return
+        plugin = self.config.buildx_plugin
+        if not plugin or not os.access(plugin, os.X_OK):
+            raise PhaseFailed("FAULT", "CLIENT_ERROR",
+                              f"double error: IMAGEBUILD_DOUBLE_BUILDX=1 but no buildx binary at {plugin!r}: run "
+                              "scripts/build-buildx.sh and start the double with scripts/env.sh sourced "
+                              "(or set IMAGEBUILD_DOUBLE_BUILDX_PLUGIN)")
+        plugins = os.path.join(self.env["DOCKER_CONFIG"], "cli-plugins")
+        os.makedirs(plugins, exist_ok=True)
+        os.symlink(plugin, os.path.join(plugins, "docker-buildx"))
+        self.log.line(f"[Container] {stamp()} docker buildx available to this build (double opt-in)")
 
     def _download(self):
         if self.source_type == "S3":

@@ -276,6 +276,10 @@ class Config:
         self.registry_password = os.environ.get("IMAGEBUILD_DOUBLE_REGISTRY_PASSWORD", "")
         self.queue_seconds = float(os.environ.get("IMAGEBUILD_DOUBLE_QUEUE_SECONDS", "0.5"))
         self.verbose = bool(os.environ.get("IMAGEBUILD_DOUBLE_VERBOSE"))
+        # docker buildx for builds that opt in (IMAGEBUILD_DOUBLE_BUILDX=1); scripts/build-buildx.sh builds it.
+        buildx_dir = os.environ.get("IMAGEBUILD_BUILDX_DIR")
+        self.buildx_plugin = os.environ.get("IMAGEBUILD_DOUBLE_BUILDX_PLUGIN") or (
+            os.path.join(buildx_dir, "docker-buildx") if buildx_dir else "")
         os.makedirs(self.state_dir, exist_ok=True)
         self.record_file = os.path.join(self.state_dir, "start_build_requests.jsonl")
         self.builds_dir = os.path.join(self.state_dir, "builds")

@@ -196,3 +196,160 @@ def test_ctrl_c_stops_the_remote_build(project_factory, registry: Registry, aws,
         assert time.time() < stop_deadline, "the remote build kept running after Ctrl-C"
         time.sleep(0.5)
     assert "panicked" not in output
+
+
+def engine29_project(aws, unique: str) -> str:
+    """A CodeBuild project whose builds run on Engine 29 with docker buildx (the double's opt-in):
+    Engine 20.10's BuildKit cannot read named contexts."""
+    name = f"e2e-named-{unique}"
+    host = endpoint("IMAGEBUILD_TEST_DOCKER29_HOST")
+    probe = subprocess.run(["/usr/bin/docker", "-H", host, "image", "inspect", "-f", "{{.Id}}", BASE],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"Engine 29 at {host} or its base image {BASE} is not there ({probe.stderr.strip()}): "
+                    "run scripts/setup.sh (start-services.sh, make-base-images.sh --host $IMAGEBUILD_TEST_DOCKER29_HOST)")
+    variables = {"DOCKER_HOST": host, "IMAGEBUILD_DOUBLE_BUILDX": "1"}
+    aws["codebuild"].create_project(
+        name=name,
+        source={"type": "NO_SOURCE", "buildspec": "version: 0.2"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL", "privilegedMode": True,
+            "environmentVariables": [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()],
+        },
+        serviceRole="arn:aws:iam::123456789012:role/imagebuild-e2e",
+    )
+    return name
+
+
+def image_files(registry: Registry, repo: str, reference: str) -> dict[str, bytes]:
+    """Every regular file or symlink in the pushed image's layers, read from the registry."""
+    import io
+    import tarfile
+    with registry._request("GET", f"{repo}/manifests/{reference}",
+                           "application/vnd.oci.image.manifest.v1+json, "
+                           "application/vnd.docker.distribution.manifest.v2+json") as r:
+        manifest = json.load(r)
+    assert "layers" in manifest, f"expected one image manifest (Lambda refuses indexes), got {manifest}"
+    files = {}
+    for layer in manifest["layers"]:
+        with registry._request("GET", f"{repo}/blobs/{layer['digest']}") as r:
+            blob = r.read()
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as t:
+            for m in t.getmembers():
+                if m.isfile():
+                    files[m.name] = t.extractfile(m).read()
+                elif m.issym():
+                    files[m.name] = f"-> {m.linkname}".encode()
+    return files
+
+
+def archive_members(aws, bucket: str, context_object: str) -> set[str]:
+    import io
+    import tarfile
+    key = context_object.split("/", 3)[3]
+    body = aws["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as t:
+        return {m.name.rstrip("/") for m in t.getmembers()}
+
+
+def test_named_context_builds_with_only_the_files_it_reads(project_factory, registry: Registry, aws,
+                                                           unique: str):
+    # `base` exists only as an image context: without --build-context the build would pull docker.io/base.
+    dockerfile = ("FROM base AS probe\nRUN echo from-base > /probe\n"
+                  "FROM scratch\nCOPY --from=probe /probe /probe\nCOPY --from=shared lib/ /shared/lib/\nCOPY . /main/\n")
+    contexts = json.dumps({"shared": "shared", "base": f"docker-image://{BASE}"})
+    p = fast_project(project_factory, registry, aws, unique, dockerfile,
+                     codebuildProject=engine29_project(aws, unique), contexts=contexts)
+    shared = p.dir / "shared"
+    for rel, text in {".dockerignore": "lib/*.log\n", "lib/a.py": f"a {unique}\n", "lib/pkg/b.py": "b\n",
+                      "lib/debug.log": "ignored by shared/.dockerignore\n", "docs/unread.md": "not read\n"}.items():
+        (shared / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shared / rel).write_text(text)
+
+    p.up()
+    out = p.outputs()
+    assert out["build_status"] == "SUCCEEDED"
+    repo = f"e2e-{unique}/fast"
+    assert out["digest"] == registry.digest(repo, out["context_hash"])
+    files = image_files(registry, repo, out["digest"])
+    # The inline Dockerfile travels in the archive as .imagebuild.Dockerfile, which `COPY .` sees (as before).
+    main = ["main/.imagebuild.Dockerfile", "main/data.txt", "main/link", "main/run.sh"]
+    assert sorted(files) == main + ["probe", "shared/lib/a.py", "shared/lib/pkg/b.py"], \
+        "the image holds exactly the named files the Dockerfile reads, and the main context holds no named files"
+    assert files["shared/lib/a.py"] == f"a {unique}\n".encode() and files["probe"] == b"from-base\n"
+    members = archive_members(aws, f"e2e-contexts-{unique}", out["context_object"])
+    assert {m for m in members if m.startswith(".imagebuild-contexts")} == {
+        ".imagebuild-contexts", ".imagebuild-contexts/0", ".imagebuild-contexts/0/lib",
+        ".imagebuild-contexts/0/lib/a.py", ".imagebuild-contexts/0/lib/pkg", ".imagebuild-contexts/0/lib/pkg/b.py",
+    }, "the archive carries the used named files only"
+
+    # Files the build does not read (unread, or ignored by the named dir's .dockerignore) leave the hash alone.
+    (shared / "docs/unread.md").write_text("edited\n")
+    (shared / "lib/debug.log").write_text("edited\n")
+    p.run("preview", "--expect-no-changes")
+    # A file it reads changes the hash and the image.
+    (shared / "lib/a.py").write_text(f"a {unique} edited\n")
+    p.up()
+    edited = p.outputs()
+    assert edited["context_hash"] != out["context_hash"] and edited["build_status"] == "SUCCEEDED"
+    assert image_files(registry, repo, edited["digest"])["shared/lib/a.py"] == f"a {unique} edited\n".encode()
+
+
+def test_named_context_without_buildx_fails_saying_why(project_factory, registry: Registry, aws, unique: str):
+    dockerfile = "FROM scratch\nCOPY --from=shared lib/ /shared/lib/\n"
+    p = fast_project(project_factory, registry, aws, unique, dockerfile, contexts='{"shared": "shared"}')
+    (p.dir / "shared/lib").mkdir(parents=True)
+    (p.dir / "shared/lib/a.py").write_text("a\n")
+    proc = p.up(check=False)
+    assert proc.returncode != 0
+    printed = [line for line in proc.stdout.splitlines()
+               if "imagebuild: this build uses named contexts" in line and 'echo "' not in line]
+    assert printed and "buildx (Docker 23 or later)" in printed[0], proc.stdout[-3000:]
+
+
+def push_marker_base(registry: Registry, ref: str, marker: str, work: Path) -> None:
+    """Builds an image whose /marker holds `marker` on the default daemon and pushes it as `ref`."""
+    (work / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo {marker} > /marker\n")
+    env = dict(os.environ, DOCKER_CONFIG=str(work / "docker-config"), DOCKER_BUILDKIT="1")
+    login = ["/usr/bin/docker", "login", registry.address, "-u", registry.username, "--password-stdin"]
+    subprocess.run(login, input=registry.password, text=True, env=env, check=True, capture_output=True)
+    for cmd in (["build", "-q", "-t", ref, str(work)], ["push", ref], ["rmi", ref]):
+        subprocess.run(["/usr/bin/docker", *cmd], env=env, check=True, capture_output=True)
+
+
+def archive_dockerfile(aws, bucket: str, context_object: str) -> str:
+    import io
+    import tarfile
+    key = context_object.split("/", 3)[3]
+    body = aws["s3"].get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as t:
+        return t.extractfile(".imagebuild.Dockerfile").read().decode()
+
+
+def test_a_registry_base_is_built_with_the_digest_that_was_hashed(project_factory, registry: Registry, aws,
+                                                                 unique: str, tmp_path: Path):
+    base_repo = f"e2e-{unique}/pinned-base"
+    ref = f"{registry.address}/{base_repo}:base"
+    (tmp_path / "first").mkdir()
+    push_marker_base(registry, ref, "first", tmp_path / "first")
+    first = registry.digest(base_repo, "base")
+    p = fast_project(project_factory, registry, aws, unique, f"FROM {ref}\nRUN cat /marker > /seen\n")
+    p.up()
+    out = p.outputs()
+    repo = f"e2e-{unique}/fast"
+    # The archive's Dockerfile names the digest the hash covers, so the build cannot drift to a moved tag.
+    assert f"{registry.address}/{base_repo}:base@{first}" in archive_dockerfile(
+        aws, f"e2e-contexts-{unique}", out["context_object"])
+    assert image_files(registry, repo, out["digest"])["seen"] == b"first\n"
+    p.run("preview", "--expect-no-changes")
+
+    # The tag moves in the registry: a new hash, and the build uses the new digest.
+    (tmp_path / "second").mkdir()
+    push_marker_base(registry, ref, "second", tmp_path / "second")
+    p.up()
+    moved = p.outputs()
+    assert moved["context_hash"] != out["context_hash"]
+    assert image_files(registry, repo, moved["digest"])["seen"] == b"second\n"
+    p.run("preview", "--expect-no-changes")

@@ -4,6 +4,7 @@ import pulumi_imagebuild as ib
 
 cfg = pulumi.Config()
 secret_param = cfg.get("ssmParameter")
+project = cfg.get("codebuildProject")
 image = ib.FastContainerImage(
     "fast",
     context=cfg.get("context") or "ctx",
@@ -13,8 +14,10 @@ image = ib.FastContainerImage(
         username=cfg.require("registryUser"),
         password=cfg.require_secret("registryPassword"),
     ),
+    contexts=cfg.get_object("contexts"),
     context_bucket=cfg.require("bucket"),
-    service_role_arn="arn:aws:iam::123456789012:role/imagebuild-e2e",
+    codebuild_project=project,
+    service_role_arn=None if project else "arn:aws:iam::123456789012:role/imagebuild-e2e",
     wait=cfg.get_bool("wait") if cfg.get("wait") is not None else True,
     secrets={"token": ib.RemoteSecretArgs(parameter_store=secret_param)} if secret_param else None,
     delete_on_destroy=True,
