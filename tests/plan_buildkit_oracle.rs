@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use imagebuild::context::{DockerfileSource, EntryKind};
 use imagebuild::plan::{check_transfers, host_platform, make_plan, BaseLookup, Plan, PlanRequest};
-use reads_gen::{gen_case, Case, Rng, BUSYBOX, MARK};
+use reads_gen::{gen_case_with, Case, Rng, BUSYBOX, MARK};
 use tokio_util::sync::CancellationToken;
 
 const DOCKER: &str = "/usr/bin/docker";
@@ -176,6 +176,22 @@ fn run_case(case: &Case, tmp: &Path) -> Outcome {
     }
 }
 
+/// True on Docker 23+ (BuildKit 0.10+ frontend: heredocs; `COPY --exclude` since Docker 25):
+/// the cases then include them. Engine 20.10's frontend parses neither.
+fn frontend_is_modern() -> bool {
+    let out = Command::new(DOCKER)
+        .args(["version", "-f", "{{.Server.Version}}"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {DOCKER}: {e}"));
+    let version = String::from_utf8_lossy(&out.stdout);
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(0);
+    major >= 25
+}
+
 #[test]
 fn every_path_buildkit_copies_is_hashed() {
     require_docker();
@@ -191,9 +207,10 @@ fn every_path_buildkit_copies_is_hashed() {
     if std::env::var_os("IMAGEBUILD_ORACLE_VERBOSE").is_some() {
         eprintln!("reads oracle: cases under {}", tmp.path().display());
     }
+    let modern = frontend_is_modern();
     let mut rng = Rng(seed);
     let generated: Vec<Case> = (0..cases)
-        .map(|id| gen_case(&mut rng, id, tmp.path()))
+        .map(|id| gen_case_with(&mut rng, id, tmp.path(), modern))
         .collect();
     let next = Mutex::new(generated.iter());
     let results = Mutex::new(Vec::new());
@@ -236,6 +253,17 @@ fn every_path_buildkit_copies_is_hashed() {
          {lenient} accepted by Check but failed in BuildKit, {} misses",
         results.len(),
         misses.len()
+    );
+    let modern_cases = generated
+        .iter()
+        .filter(|c| c.text.contains("<<EOF") || c.text.contains("--exclude="))
+        .count();
+    eprintln!(
+        "reads oracle: {modern_cases} cases with heredocs or COPY --exclude (modern: {modern})"
+    );
+    assert!(
+        !modern || modern_cases >= cases / 5,
+        "only {modern_cases} of {cases} cases use heredocs or --exclude on a modern frontend"
     );
     assert!(
         agree >= cases * 2 / 5,

@@ -2,7 +2,8 @@
 //! file's content names its own path, so a file exported from a build tells which context path
 //! the build read. Dockerfiles mix COPY/ADD of files, directories and wildcards, ARG
 //! substitution (defaults, build args, global ARGs), multi-stage builds with a target,
-//! RUN --mount=type=bind sources, JSON forms and ignored files.
+//! RUN --mount=type=bind sources, JSON forms and ignored files; for engines whose frontend has
+//! them (Docker 23+), also heredocs (COPY and RUN) and `COPY --exclude`.
 
 #![allow(dead_code)]
 
@@ -164,9 +165,24 @@ fn gen_source(rng: &mut Rng, paths: &[String]) -> String {
     special[rng.below(special.len())].to_string()
 }
 
+/// An instruction only a current frontend parses (BuildKit 0.10+ heredocs, 0.13+ `--exclude`).
+fn gen_modern(rng: &mut Rng, paths: &[String], n: usize) -> String {
+    match rng.below(3) {
+        // Heredoc content never names a context path: it must add nothing to the reads.
+        0 => format!("COPY <<EOF /out/{n}/heredoc\nfrom a heredoc\nEOF\n"),
+        1 => format!("RUN <<EOF\nmkdir -p /out/{n}\necho run > /out/{n}/run\nEOF\n"),
+        _ => {
+            let src = gen_source(rng, paths);
+            let pattern = *rng.pick(&["*.txt", "**/*.py", "sub", "f1.txt"]);
+            format!("COPY --exclude={pattern} {src} /out/{n}/\n")
+        }
+    }
+}
+
 fn gen_dockerfile(
     rng: &mut Rng,
     paths: &[String],
+    modern: bool,
 ) -> (String, BTreeMap<String, String>, Option<String>) {
     let mut text = String::new();
     let mut args = BTreeMap::new();
@@ -187,6 +203,10 @@ fn gen_dockerfile(
         }
         for _ in 0..1 + rng.below(3) {
             n += 1;
+            if modern && rng.chance(20) {
+                text.push_str(&gen_modern(rng, paths, n));
+                continue;
+            }
             let src = gen_source(rng, paths);
             let line = match rng.below(6) {
                 0 => format!("COPY [\"{src}\", \"/out/{n}/\"]\n"),
@@ -227,14 +247,19 @@ fn gen_dockerfile(
     (text, args, target)
 }
 
-/// Generates case `id` under `base`.
+/// Generates case `id` under `base` with instructions every engine parses.
 pub fn gen_case(rng: &mut Rng, id: usize, base: &Path) -> Case {
+    gen_case_with(rng, id, base, false)
+}
+
+/// Generates case `id` under `base`; `modern` adds heredocs and `COPY --exclude`.
+pub fn gen_case_with(rng: &mut Rng, id: usize, base: &Path, modern: bool) -> Case {
     let ctx = base.join(format!("ctx{id}"));
     fs::create_dir_all(&ctx).unwrap();
     let paths = gen_tree(rng, &ctx);
     let ignore = gen_ignore(rng, &paths);
     fs::write(ctx.join(".dockerignore"), &ignore).unwrap();
-    let (text, build_args, target) = gen_dockerfile(rng, &paths);
+    let (text, build_args, target) = gen_dockerfile(rng, &paths, modern);
     let dockerfile = if rng.chance(30) {
         let outside = base.join(format!("df{id}"));
         fs::create_dir_all(&outside).unwrap();
