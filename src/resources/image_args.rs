@@ -85,6 +85,16 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
             ),
         );
     }
+    for name in r.secret_entries("labels") {
+        r.fail(
+            format!("labels.{name}"),
+            format!(
+                "label `{name}` is a secret, but labels are stored in plain text in the image \
+                 config (and the registry serves it to anyone who can pull); drop the label, or \
+                 pass the value in `secrets` and read it with `RUN --mount=type=secret,id={name}`"
+            ),
+        );
+    }
     if let Field::Known(p) = &platform {
         if let Err(reason) = validate_platform(p) {
             r.fail("platform", reason);
@@ -423,6 +433,35 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failures_for(news: PropertyMap) -> Vec<Failure> {
+        let mut r = InputReader::new(&news);
+        let _ = read_build_inputs(&mut r);
+        r.into_failures()
+    }
+
+    #[test]
+    fn secret_labels_and_build_args_are_refused_naming_the_entry() {
+        let secret = |s: &str| Value::Secret(Box::new(Value::String(s.into())));
+        let mut news = PropertyMap::new();
+        news.insert("context".into(), ".".into());
+        news.insert("dockerfileInline".into(), "FROM scratch\n".into());
+        let mut labels = PropertyMap::new();
+        labels.insert("team".into(), "infra".into());
+        labels.insert("token".into(), secret("s3cr3t"));
+        news.insert("labels".into(), Value::Object(labels));
+        let mut args = PropertyMap::new();
+        args.insert("A".into(), "1".into());
+        news.insert(
+            "buildArgs".into(),
+            Value::Secret(Box::new(Value::Object(args))),
+        );
+        let failures = failures_for(news);
+        let props: Vec<&str> = failures.iter().map(|f| f.property.as_str()).collect();
+        assert_eq!(props, ["buildArgs.A", "labels.token"], "{failures:?}");
+        assert!(failures[1].reason.contains("plain text in the image config"));
+        assert!(failures.iter().all(|f| !f.reason.contains("s3cr3t")));
+    }
 
     #[test]
     fn platforms() {

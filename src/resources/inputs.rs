@@ -242,6 +242,11 @@ impl<'a> InputReader<'a> {
                 .filter(|(_, v)| v.contains_secret())
                 .map(|(k, _)| k.clone())
                 .collect(),
+            // The whole map is secret: so is every entry.
+            Some(v @ Value::Secret(_)) => match strip_secret(v) {
+                Value::Object(map) => map.keys().cloned().collect(),
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         }
     }
