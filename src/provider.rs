@@ -24,9 +24,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The package schema, embedded so GetSchema needs no files.
 pub const SCHEMA: &str = include_str!("../schema.json");
 
-/// Local builds get this long when the program sets no custom timeout.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-
 /// The resource types this provider serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ResourceType {
@@ -71,11 +68,7 @@ impl Provider {
         Call {
             urn: urn.to_string(),
             reporter: self.log.reporter(urn),
-            timeout: Some(if timeout > 0.0 {
-                Duration::from_secs_f64(timeout)
-            } else {
-                DEFAULT_TIMEOUT
-            }),
+            timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
         }
     }
 }

@@ -72,6 +72,8 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 13] = [
 const DEFAULT_PREFIX: &str = "imagebuild/contexts";
 const DEFAULT_COMPUTE: &str = "BUILD_GENERAL1_SMALL";
 const DEFAULT_TIMEOUT_MINUTES: u64 = 60;
+/// Time a waited-for build may take beyond its `buildTimeoutMinutes` (queue, provisioning, upload).
+const WAIT_MARGIN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Build status recorded when the registry already had the image.
 const ADOPTED_STATUS: &str = "SUCCEEDED";
@@ -359,7 +361,15 @@ pub async fn create(
         adopted: false,
     };
     if inputs.wait {
-        let finished = wait(&clients, call, services, &started.build_id, &redactor).await?;
+        let finished = wait(
+            &clients,
+            call,
+            services,
+            &started.build_id,
+            inputs.timeout_minutes,
+            &redactor,
+        )
+        .await?;
         record.status = finished.state.as_str().to_string();
         record.digest = Some(finished.digest);
         record.queued_seconds = finished.queued_seconds;
@@ -451,17 +461,26 @@ fn named_contexts(plan: &Plan) -> Vec<RemoteNamedContext> {
     dirs.chain(images).collect()
 }
 
+/// How long a `wait=true` Create waits: the program's custom timeout, else the build's own
+/// `buildTimeoutMinutes` plus [`WAIT_MARGIN`] for queueing, provisioning and finalizing (CodeBuild
+/// stops the build itself at its timeout; waiting less would abandon a build that may succeed).
+fn wait_limit(call: &Call, timeout_minutes: u32) -> std::time::Duration {
+    call.timeout
+        .unwrap_or(std::time::Duration::from_secs(u64::from(timeout_minutes) * 60) + WAIT_MARGIN)
+}
+
 async fn wait(
     clients: &RemoteClients,
     call: &Call,
     services: &Services,
     build_id: &str,
+    timeout_minutes: u32,
     redactor: &Redactor,
 ) -> Result<remote::FinishedBuild, ResourceError> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward(rx, call.reporter.clone(), redactor.clone()));
     let options = WaitOptions {
-        deadline: call.timeout.map(|t| Instant::now() + t),
+        deadline: Some(Instant::now() + wait_limit(call, timeout_minutes)),
         ..WaitOptions::default()
     };
     let cancel = services.cancel.child_token();
@@ -654,6 +673,21 @@ pub async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_waited_build_gets_its_build_timeout_unless_the_program_sets_one() {
+        let call = |timeout| Call {
+            urn: "urn:pulumi:s::p::imagebuild:index:FastContainerImage::x".into(),
+            reporter: crate::engine_log::EngineLog::start(None).reporter("x"),
+            timeout,
+        };
+        let minutes = |d: std::time::Duration| d.as_secs() / 60;
+        // No custom timeout: the build's own limit (up to CodeBuild's 2160) plus the margin.
+        assert_eq!(minutes(wait_limit(&call(None), 2160)), 2160 + 15);
+        assert_eq!(minutes(wait_limit(&call(None), 60)), 60 + 15);
+        let custom = std::time::Duration::from_secs(7 * 60);
+        assert_eq!(wait_limit(&call(Some(custom)), 2160), custom);
+    }
 
     #[test]
     fn contexts_are_an_input_checked_as_for_container_image() {

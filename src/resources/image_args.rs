@@ -459,7 +459,9 @@ mod tests {
         let failures = failures_for(news);
         let props: Vec<&str> = failures.iter().map(|f| f.property.as_str()).collect();
         assert_eq!(props, ["buildArgs.A", "labels.token"], "{failures:?}");
-        assert!(failures[1].reason.contains("plain text in the image config"));
+        assert!(failures[1]
+            .reason
+            .contains("plain text in the image config"));
         assert!(failures.iter().all(|f| !f.reason.contains("s3cr3t")));
     }
 

@@ -86,6 +86,9 @@ impl Services {
     }
 }
 
+/// Local builds get this long when the program sets no custom timeout.
+pub const LOCAL_BUILD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// Facts about one engine call that every resource operation receives.
 pub struct Call {
     /// The resource's URN.
@@ -97,18 +100,18 @@ pub struct Call {
 }
 
 impl Call {
-    /// A token cancelled by Cancel or when the custom timeout passes.
+    /// A token cancelled by Cancel or when the custom timeout (else [`LOCAL_BUILD_TIMEOUT`])
+    /// passes.
     pub fn cancel_token(&self, services: &Services) -> CancellationToken {
         let token = services.cancel.child_token();
-        if let Some(timeout) = self.timeout {
-            let t = token.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = tokio::time::sleep(timeout) => t.cancel(),
-                    _ = t.cancelled() => {}
-                }
-            });
-        }
+        let timeout = self.timeout.unwrap_or(LOCAL_BUILD_TIMEOUT);
+        let t = token.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => t.cancel(),
+                _ = t.cancelled() => {}
+            }
+        });
         token
     }
 }
