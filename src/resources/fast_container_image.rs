@@ -170,7 +170,30 @@ fn read_project(r: &mut InputReader) -> Option<ProjectChoice> {
     let compute = r.string("computeType");
     let image = r.string("buildImage");
     match (existing, role) {
-        (Field::Known(name), _) => Some(ProjectChoice::Existing(name)),
+        (Field::Known(_), Field::Known(_)) => {
+            r.fail(
+                "serviceRoleArn",
+                "set either `codebuildProject` (an existing CodeBuild project, which has its own \
+                 role) or `serviceRoleArn` (the provider creates and maintains the project), not \
+                 both",
+            );
+            None
+        }
+        (Field::Known(name), _) => {
+            for (field, property) in [(&compute, "computeType"), (&image, "buildImage")] {
+                if matches!(field, Field::Known(_)) {
+                    r.fail(
+                        property,
+                        format!(
+                            "`{property}` configures the project the provider creates; the \
+                             existing project `{name}` has its own: unset `{property}` or use \
+                             `serviceRoleArn` instead of `codebuildProject`"
+                        ),
+                    );
+                }
+            }
+            Some(ProjectChoice::Existing(name))
+        }
         (Field::Absent, Field::Known(role)) => Some(ProjectChoice::Managed {
             service_role_arn: role,
             compute_type: compute.or_default_known(DEFAULT_COMPUTE.to_string())?,
@@ -687,6 +710,31 @@ mod tests {
         assert_eq!(minutes(wait_limit(&call(None), 60)), 60 + 15);
         let custom = std::time::Duration::from_secs(7 * 60);
         assert_eq!(wait_limit(&call(Some(custom)), 2160), custom);
+    }
+
+    #[test]
+    fn an_existing_project_refuses_the_managed_project_settings() {
+        let mut news = PropertyMap::new();
+        news.insert("context".into(), ".".into());
+        news.insert("codebuildProject".into(), "builds".into());
+        news.insert("serviceRoleArn".into(), "arn:aws:iam::1:role/r".into());
+        let (_, failures) = failures_of(&news);
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.property == "serviceRoleArn" && f.reason.contains("not both")),
+            "{failures:?}"
+        );
+        news.remove("serviceRoleArn");
+        news.insert("computeType".into(), "BUILD_GENERAL1_LARGE".into());
+        let (_, failures) = failures_of(&news);
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.property == "computeType"
+                    && f.reason.contains("existing project `builds`")),
+            "{failures:?}"
+        );
     }
 
     #[test]

@@ -119,6 +119,14 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
             );
             return None;
         }
+        (_, Field::Known(text)) if text.trim().is_empty() => {
+            r.fail(
+                "dockerfileInline",
+                "`dockerfileInline` is empty: give the Dockerfile's text (at least a FROM line), \
+                 or set `dockerfile` to its path",
+            );
+            return None;
+        }
         (_, Field::Known(text)) => DockerfileSource::Inline(text),
         (Field::Known(path), Field::Absent) => {
             DockerfileSource::Path(check_dockerfile(r, PathBuf::from(path), "dockerfile")?)
@@ -240,7 +248,9 @@ pub async fn finish_check(
             checked.insert(name.to_string(), value.clone());
         }
     }
-    mark_secret_inputs(&mut checked);
+    // ContainerImage's `secrets` are the values; FastContainerImage's are references (SSM
+    // parameter and Secrets Manager names), secret only where the program made them so.
+    mark_secret_inputs(&mut checked, site == BuildSite::LocalDaemon);
     if let (Some(build), true) = (build, failures.is_empty()) {
         let lookup = base_lookup(services, site, news);
         let request = build.plan_request(services.config.cache_path());
@@ -276,10 +286,11 @@ pub fn echo_inputs(news: &PropertyMap, names: &[&str], skip: &[&str]) -> Propert
         .collect()
 }
 
-/// Build secrets and registry passwords are stored as secrets even if the program passed plain text.
-pub fn mark_secret_inputs(inputs: &mut PropertyMap) {
+/// Registry passwords, and build secrets when `secrets_are_values`, are stored as secrets even
+/// if the program passed plain text.
+pub fn mark_secret_inputs(inputs: &mut PropertyMap, secrets_are_values: bool) {
     if let Some(v) = inputs.remove("secrets") {
-        inputs.insert("secrets".into(), v.secret_if(true));
+        inputs.insert("secrets".into(), v.secret_if(secrets_are_values));
     }
     if let Some(Value::Object(mut auth)) = inputs.remove("registryAuth").map(|v| v.reveal()) {
         if let Some(pw) = auth.remove("password") {
@@ -325,20 +336,36 @@ fn check_context_dir(r: &mut InputReader, dir: &str) -> Option<PathBuf> {
         return Some(path);
     }
     let cwd = std::env::current_dir().unwrap_or_default();
-    r.fail(
-        "context",
+    let what = if path.exists() {
+        format!("`{dir}` is a file, not a directory")
+    } else {
         format!(
             "context directory `{dir}` does not exist (relative paths are resolved from the \
-             Pulumi project directory {}); point `context` at the directory holding the sources",
+             Pulumi project directory {})",
             cwd.display()
-        ),
+        )
+    };
+    r.fail(
+        "context",
+        format!("{what}; point `context` at the directory holding the sources"),
     );
     None
 }
 
 fn check_dockerfile(r: &mut InputReader, path: PathBuf, property: &str) -> Option<PathBuf> {
-    if path.is_file() {
-        return Some(path);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() && m.len() == 0 => {
+            r.fail(
+                property,
+                format!(
+                    "Dockerfile `{}` is empty: it needs at least a FROM line",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        Ok(m) if m.is_file() => return Some(path),
+        _ => {}
     }
     r.fail(
         property,
@@ -466,6 +493,38 @@ mod tests {
     }
 
     #[test]
+    fn empty_dockerfiles_and_a_file_as_context_fail_naming_the_property() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "").unwrap();
+        std::fs::write(dir.path().join("file.txt"), "x").unwrap();
+        let root = dir.path().display().to_string();
+        let inputs = |pairs: &[(&str, String)]| -> PropertyMap {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                .collect()
+        };
+        let empty_file = failures_for(inputs(&[("context", root.clone())]));
+        assert_eq!(empty_file[0].property, "dockerfile");
+        assert!(empty_file[0].reason.contains("is empty"), "{empty_file:?}");
+        let empty_inline = failures_for(inputs(&[
+            ("context", root.clone()),
+            ("dockerfileInline", " \n".into()),
+        ]));
+        assert_eq!(empty_inline[0].property, "dockerfileInline");
+        let file = format!("{root}/file.txt");
+        let a_file = failures_for(inputs(&[
+            ("context", file),
+            ("dockerfileInline", "FROM x".into()),
+        ]));
+        assert_eq!(a_file[0].property, "context");
+        assert!(
+            a_file[0].reason.contains("is a file, not a directory"),
+            "{a_file:?}"
+        );
+    }
+
+    #[test]
     fn platforms() {
         assert!(validate_platform("linux/amd64").is_ok());
         assert!(validate_platform("linux/arm64/v8").is_ok());
@@ -500,7 +559,7 @@ mod tests {
         auth.insert("password".into(), "p".into());
         inputs.insert("registryAuth".into(), Value::Object(auth));
         inputs.insert("secrets".into(), Value::Object(PropertyMap::new()));
-        mark_secret_inputs(&mut inputs);
+        mark_secret_inputs(&mut inputs, true);
         assert!(matches!(inputs["secrets"], Value::Secret(_)));
         let Value::Object(auth) = &inputs["registryAuth"] else {
             panic!()

@@ -353,3 +353,13 @@ def test_a_registry_base_is_built_with_the_digest_that_was_hashed(project_factor
     assert moved["context_hash"] != out["context_hash"]
     assert image_files(registry, repo, moved["digest"])["seen"] == b"second\n"
     p.run("preview", "--expect-no-changes")
+
+
+def test_a_missing_ssm_parameter_is_named_in_the_error(project_factory, registry: Registry, aws, unique: str):
+    # A parameter name is a reference, not a secret: the failure must say which one is missing.
+    name = f"/e2e/{unique}/never-created"
+    dockerfile = f"FROM {BASE}\nRUN --mount=type=secret,id=token true\n"
+    p = fast_project(project_factory, registry, aws, unique, dockerfile, ssmParameter=name)
+    up = p.up(check=False)
+    assert up.returncode != 0
+    assert name in up.stdout + up.stderr, up.stdout[-3000:]
