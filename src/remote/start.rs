@@ -2,6 +2,7 @@
 
 use aws_sdk_codebuild::types::{
     ArtifactsType, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts, SourceType,
+    StatusType,
 };
 use sha2::{Digest, Sha256};
 
@@ -26,7 +27,8 @@ pub struct StartedBuild {
 }
 
 /// Ensures the project, then starts the build; a repeat with the same inputs within CodeBuild's
-/// token window (5 minutes) returns the same build instead of starting a second.
+/// token window (5 minutes) returns the same build instead of starting a second, unless that
+/// build already ended without success: a retried `up` then starts a new one.
 pub async fn start_build(
     clients: &RemoteClients,
     spec: &RemoteBuildSpec,
@@ -34,8 +36,46 @@ pub async fn start_build(
     spec.validate()?;
     let project = ensure_project(clients, &spec.project, spec.platform.as_deref()).await?;
     let buildspec = buildspec::render(spec);
-    let env = secret_variables(spec)?;
     let token = idempotency_token(&project, &buildspec, spec);
+    let (started, status) = start_with_token(clients, spec, &project, &buildspec, &token).await?;
+    if !ended_without_success(status.as_ref()) {
+        return Ok(started);
+    }
+    // The token named a build that failed (or was stopped): a new token for a new attempt,
+    // itself idempotent for retries of this same attempt.
+    let retry = retry_token(&token, &started.build_id);
+    let (again, _) = start_with_token(clients, spec, &project, &buildspec, &retry).await?;
+    Ok(again)
+}
+
+/// True for a build status that is final and not SUCCEEDED.
+fn ended_without_success(status: Option<&StatusType>) -> bool {
+    matches!(
+        status,
+        Some(StatusType::Failed | StatusType::Fault | StatusType::Stopped | StatusType::TimedOut)
+    )
+}
+
+/// The token of the attempt after the failed build `failed_build_id`.
+fn retry_token(token: &str, failed_build_id: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [token, failed_build_id] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    format!("imagebuild-{}", &hex::encode(h.finalize())[..40])
+}
+
+/// One StartBuild call with `token`; the build and the status CodeBuild reported for it.
+async fn start_with_token(
+    clients: &RemoteClients,
+    spec: &RemoteBuildSpec,
+    project: &str,
+    buildspec: &str,
+    token: &str,
+) -> Result<(StartedBuild, Option<StatusType>), RemoteError> {
+    let project = project.to_string();
+    let env = secret_variables(spec)?;
     let artifacts = ProjectArtifacts::builder()
         .r#type(ArtifactsType::NoArtifacts)
         .build()
@@ -46,15 +86,16 @@ pub async fn start_build(
         .project_name(&project)
         // The context arrives through the buildspec's download step (tar keeps modes and symlinks).
         .source_type_override(SourceType::NoSource)
-        .buildspec_override(&buildspec)
+        .buildspec_override(buildspec)
         .artifacts_override(artifacts)
         .set_environment_variables_override(Some(env))
         .privileged_mode_override(true)
         .timeout_in_minutes_override(spec.timeout_minutes as i32)
-        .idempotency_token(&token)
+        .idempotency_token(token)
         .send()
         .await
         .map_err(|e| RemoteError::from_sdk("codebuild:StartBuild", &project, e))?;
+    let status = out.build_value().and_then(|b| b.build_status()).cloned();
     let build_id = out
         .build_value()
         .and_then(|b| b.id())
@@ -65,12 +106,13 @@ pub async fn start_build(
             code: None,
             message: "the answer held no build id".into(),
         })?;
-    Ok(StartedBuild {
+    let started = StartedBuild {
         logs_url: console_logs_url(clients.region(), &build_id),
         build_id,
         project,
-        idempotency_token: token,
-    })
+        idempotency_token: token.to_string(),
+    };
+    Ok((started, status))
 }
 
 /// Secrets as PARAMETER_STORE / SECRETS_MANAGER variables: CodeBuild resolves them inside the build.

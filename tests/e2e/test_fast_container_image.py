@@ -147,6 +147,15 @@ def test_failing_build_shows_the_step_log(project_factory, registry: Registry, a
     assert f"broken-step-{unique}" in proc.stdout, proc.stdout[-3000:]
     assert "BUILD" in proc.stdout and "FAILED" in proc.stdout
 
+    # Retried at once (inside CodeBuild's 5-minute token window): a new build, not the failed one.
+    def tokens() -> list[str]:
+        ours = [b for b in start_build_requests(aws) if f"e2e-{unique}/fast" in json.dumps(b)]
+        return [b["body"]["idempotencyToken"] for b in ours]
+    assert len(set(tokens())) == 1
+    again = p.up(check=False)
+    assert again.returncode != 0 and f"broken-step-{unique}" in again.stdout
+    assert len(set(tokens())) == 2, "the retry got the failed build back instead of a new one"
+
 
 def test_secret_reaches_the_build_only_by_reference(project_factory, registry: Registry, aws, unique: str):
     secret = f"remote-s3cr3t-{unique}"
