@@ -410,10 +410,14 @@ async fn image_context_builds_and_pushes_like_the_build_endpoint() {
     let p = r.unwrap_or_else(|e| panic!("publish: {e}"));
     assert!(!p.adopted);
     assert_eq!(eng.builds_started(), 1);
-    // Tagged in the daemon as the /build path leaves it, with the id the daemon reports.
+    // Tagged in the daemon as the /build path leaves it; imageId is the pushed config digest.
     let hash_ref = repo.with_tag(&spec.hash_tag);
-    let inspected = docker_on(&host, &["image", "inspect", "-f", "{{.Id}}", &hash_ref]);
-    assert_eq!(inspected.trim(), p.image_id);
+    docker_on(&host, &["image", "inspect", "-f", "{{.Id}}", &hash_ref]);
+    let manifest = manifest_json(&repo, &spec.hash_tag).await;
+    assert_eq!(
+        manifest["config"]["digest"].as_str(),
+        Some(p.image_id.as_str())
+    );
     let run = docker_on(&host, &["run", "--rm", &hash_ref, "cat", "/app/id"]);
     assert_eq!(run.trim(), id);
     // Pushed: both tags serve one single-platform manifest (no index: Lambda refuses those).
@@ -429,6 +433,11 @@ async fn image_context_builds_and_pushes_like_the_build_endpoint() {
 }
 
 async fn manifest_media_type(repo: &imagebuild::registry::ImageName, tag: &str) -> String {
+    let v = manifest_json(repo, tag).await;
+    v["mediaType"].as_str().unwrap_or_default().to_string()
+}
+
+async fn manifest_json(repo: &imagebuild::registry::ImageName, tag: &str) -> serde_json::Value {
     let c = registry_creds();
     let url = format!(
         "http://{}/v2/{}/manifests/{tag}",
@@ -444,8 +453,7 @@ async fn manifest_media_type(repo: &imagebuild::registry::ImageName, tag: &str) 
         .send()
         .await
         .unwrap();
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["mediaType"].as_str().unwrap_or_default().to_string()
+    r.json().await.unwrap()
 }
 
 #[tokio::test]
