@@ -54,12 +54,6 @@ pub struct ProviderConfig {
     pub cache_dir: Option<String>,
 }
 
-/// A sensible number of parallel builds for this machine.
-pub fn default_parallel_builds() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    cpus.clamp(2, 8)
-}
-
 impl ProviderConfig {
     /// Reads `args` (Configure or CheckConfig), falling back to the environment.
     pub fn from_args(args: &PropertyMap) -> Result<Self, Vec<Failure>> {
@@ -161,7 +155,7 @@ fn read_parallel(r: &mut InputReader, env: &dyn Fn(&str) -> Option<String>) -> u
         Field::Known(n) => n as usize,
         _ => from_env()
             .filter(|n| *n > 0)
-            .unwrap_or_else(default_parallel_builds),
+            .unwrap_or_else(crate::local::default_parallelism),
     }
 }
 

@@ -39,7 +39,7 @@ class ProviderArgs:
         :param pulumi.Input[_builtins.str] docker_host: The Docker daemon to build with, e.g. unix:///var/run/docker.sock or tcp://host:2376. Defaults to DOCKER_HOST, else the local socket.
         :param pulumi.Input[_builtins.str] ecr_endpoint: Overrides the ECR API endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_ECR.
         :param pulumi.Input[_builtins.str] logs_endpoint: Overrides the CloudWatch Logs endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
-        :param pulumi.Input[_builtins.int] max_parallel_builds: At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+        :param pulumi.Input[_builtins.int] max_parallel_builds: At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (4 to 8).
         :param pulumi.Input[_builtins.int] max_parallel_pushes: At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
         :param pulumi.Input[_builtins.str] region: AWS region for ECR, S3 and CodeBuild calls. Defaults to AWS_REGION or AWS_DEFAULT_REGION.
         :param pulumi.Input[Sequence[pulumi.Input['RegistryAuthArgs']]] registry_auth: Default credentials per registry host, used when a resource gives none.
@@ -130,7 +130,7 @@ class ProviderArgs:
     @pulumi.getter(name="maxParallelBuilds")
     def max_parallel_builds(self) -> pulumi.Input[Optional[_builtins.int]]:
         """
-        At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+        At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (4 to 8).
         """
         return pulumi.get(self, "max_parallel_builds")
 
@@ -214,7 +214,7 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.Input[_builtins.str] docker_host: The Docker daemon to build with, e.g. unix:///var/run/docker.sock or tcp://host:2376. Defaults to DOCKER_HOST, else the local socket.
         :param pulumi.Input[_builtins.str] ecr_endpoint: Overrides the ECR API endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_ECR.
         :param pulumi.Input[_builtins.str] logs_endpoint: Overrides the CloudWatch Logs endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_CLOUDWATCH_LOGS.
-        :param pulumi.Input[_builtins.int] max_parallel_builds: At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+        :param pulumi.Input[_builtins.int] max_parallel_builds: At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (4 to 8).
         :param pulumi.Input[_builtins.int] max_parallel_pushes: At most this many image pushes run at once; they run outside the build slots. Defaults to IMAGEBUILD_MAX_PARALLEL_PUSHES, else 4.
         :param pulumi.Input[_builtins.str] region: AWS region for ECR, S3 and CodeBuild calls. Defaults to AWS_REGION or AWS_DEFAULT_REGION.
         :param pulumi.Input[Sequence[pulumi.Input[Union['RegistryAuthArgs', 'RegistryAuthArgsDict', 'outputs.RegistryAuth']]]] registry_auth: Default credentials per registry host, used when a resource gives none.

@@ -50,7 +50,7 @@ pub use crate::context::{tar_stream, ContextSnapshot, Entry, EntryKind, ExtraFil
 
 pub use context_body::{dockerfile_in_tar, dockerfile_in_tar_with, INJECTED_DOCKERFILE};
 pub use daemon::DEFAULT_DOCKER_HOST;
-pub use engine::{LocalEngine, DEFAULT_PARALLEL_PUSHES};
+pub use engine::{default_parallelism, LocalEngine, DEFAULT_PARALLEL_PUSHES};
 pub use error::LocalError;
 pub use image::{local_image, LocalImage};
 pub use limiter::{Limiter, Permit};

@@ -42,7 +42,7 @@ Overrides the CloudWatch Logs endpoint (for LocalStack or moto). Defaults to AWS
 
 maxParallelBuilds: Optional[int]
 """
-At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (4 to 8).
 """
 
 maxParallelPushes: Optional[int]

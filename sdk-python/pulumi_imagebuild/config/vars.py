@@ -59,7 +59,7 @@ class _ExportableConfig(types.ModuleType):
     @_builtins.property
     def max_parallel_builds(self) -> Optional[int]:
         """
-        At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (2 to 8).
+        At most this many local builds run at once; the rest wait in order. Defaults to IMAGEBUILD_MAX_PARALLEL_BUILDS, else the number of CPUs (4 to 8).
         """
         return __config__.get_int('maxParallelBuilds')
 
