@@ -224,7 +224,6 @@ pub async fn create(
     };
     let plan =
         image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news).await?;
-    let image_contexts = plan.image_contexts.clone();
     let snap = plan.snapshot.clone();
     if preview {
         return Ok(Created {
@@ -239,16 +238,7 @@ pub async fn create(
         None => ImageName::parse("imagebuild.local/unpushed"),
     }
     .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
-    let published = publish(
-        services,
-        call,
-        &image,
-        &plan,
-        image_contexts,
-        repository,
-        &redactor,
-    )
-    .await;
+    let published = publish(services, call, &image, &plan, repository, &redactor).await;
     let published =
         published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
     self_check(services, call, &snap, &published).await;
@@ -300,7 +290,6 @@ async fn publish(
     call: &Call,
     image: &ImageInputs,
     plan: &crate::plan::Plan,
-    image_contexts: BTreeMap<String, String>,
     repository: ImageName,
     redactor: &Redactor,
 ) -> Result<Published, LocalError> {
@@ -323,7 +312,7 @@ async fn publish(
             secrets: image.secrets.clone(),
             ssh: image.ssh.clone(),
             dockerfile_text: plan.build_dockerfile.clone(),
-            image_contexts,
+            image_contexts: plan.image_contexts.clone(),
         },
         registry: pushed_image::registry_config(services, &repository, image.registry_auth.clone()),
         repository,
