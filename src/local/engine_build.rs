@@ -71,6 +71,31 @@ pub(super) struct Attempt<'a> {
     pub(super) cancel: &'a CancellationToken,
 }
 
+impl<'a> Attempt<'a> {
+    /// The request for `spec` on this attempt's daemon: BuildKit or the classic builder, the
+    /// Dockerfile's name and the session's files (`None` when the body is a tar).
+    pub(super) fn request(
+        &self,
+        spec: &'a PublishSpec,
+        api_prefix: &'a str,
+        buildkit: bool,
+        dockerfile: &'a str,
+        files: Option<SessionFiles>,
+    ) -> BuildRequest<'a> {
+        BuildRequest {
+            addr: self.addr,
+            api_prefix,
+            buildkit,
+            spec: &spec.build,
+            tag: self.tag,
+            dockerfile,
+            files,
+            creds: self.creds.clone(),
+            inline_cache: spec.push,
+        }
+    }
+}
+
 /// An image id (when the daemon reported one) and the log of the session's transfers.
 pub(super) type Outcome = (Option<String>, Option<Arc<TransferLog>>);
 
@@ -152,17 +177,7 @@ impl LocalEngine {
             }
             let (dockerfile, body, files) = context_for(buildkit, spec, a.addr, &a.ssh, a.progress);
             let transfer_log = files.as_ref().map(|f| f.log.clone());
-            let req = BuildRequest {
-                addr: a.addr,
-                api_prefix: &prefix,
-                buildkit,
-                spec: &spec.build,
-                tag: a.tag,
-                dockerfile: &dockerfile,
-                files,
-                creds: a.creds.clone(),
-                inline_cache: spec.push,
-            };
+            let req = a.request(spec, &prefix, buildkit, &dockerfile, files);
             self.builds_started.fetch_add(1, Ordering::SeqCst);
             match builder::run(req, body, tracker, a.progress, a.cancel).await {
                 Ok(id) => return Ok((id, transfer_log)),

@@ -5,7 +5,6 @@
 use std::sync::atomic::Ordering;
 
 use super::api::DaemonVersion;
-use super::builder::BuildRequest;
 use super::daemon::DaemonAddr;
 use super::engine::{force_classic, LocalEngine};
 use super::engine_build::{context_for, platform_error, Attempt, Outcome};
@@ -24,17 +23,7 @@ impl LocalEngine {
         let prefix = a.version.prefix();
         let (dockerfile, _, files) = context_for(true, spec, a.addr, &a.ssh, a.progress);
         let transfer_log = files.as_ref().map(|f| f.log.clone());
-        let req = BuildRequest {
-            addr: a.addr,
-            api_prefix: &prefix,
-            buildkit: true,
-            spec: &spec.build,
-            tag: a.tag,
-            dockerfile: &dockerfile,
-            files,
-            creds: a.creds.clone(),
-            inline_cache: spec.push,
-        };
+        let req = a.request(spec, &prefix, true, &dockerfile, files);
         self.builds_started.fetch_add(1, Ordering::SeqCst);
         match control::run(req, tracker, a.progress, a.cancel).await {
             Ok(id) => Ok((id, transfer_log)),
