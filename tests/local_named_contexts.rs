@@ -413,7 +413,7 @@ async fn image_context_builds_and_pushes_like_the_build_endpoint() {
     // Tagged in the daemon as the /build path leaves it; imageId is the pushed config digest.
     let hash_ref = repo.with_tag(&spec.hash_tag);
     docker_on(&host, &["image", "inspect", "-f", "{{.Id}}", &hash_ref]);
-    let manifest = manifest_json(&repo, &spec.hash_tag).await;
+    let manifest = registry_manifest(&repo, &spec.hash_tag).await;
     assert_eq!(
         manifest["config"]["digest"].as_str(),
         Some(p.image_id.as_str())
@@ -433,27 +433,8 @@ async fn image_context_builds_and_pushes_like_the_build_endpoint() {
 }
 
 async fn manifest_media_type(repo: &imagebuild::registry::ImageName, tag: &str) -> String {
-    let v = manifest_json(repo, tag).await;
+    let v = registry_manifest(repo, tag).await;
     v["mediaType"].as_str().unwrap_or_default().to_string()
-}
-
-async fn manifest_json(repo: &imagebuild::registry::ImageName, tag: &str) -> serde_json::Value {
-    let c = registry_creds();
-    let url = format!(
-        "http://{}/v2/{}/manifests/{tag}",
-        repo.registry, repo.repository
-    );
-    let r = reqwest::Client::new()
-        .get(url)
-        .basic_auth(c.username, Some(c.password))
-        .header(
-            "Accept",
-            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
-        )
-        .send()
-        .await
-        .unwrap();
-    r.json().await.unwrap()
 }
 
 #[tokio::test]

@@ -184,15 +184,19 @@ pub fn engine(max: usize) -> LocalEngine {
     })
 }
 
-/// Registry's own manifest digest, read independently of our registry module.
-pub async fn registry_digest(repo: &ImageName, tag: &str) -> Option<String> {
+/// `method` on the manifest of `repo:tag` in the test registry, accepting every manifest type.
+async fn manifest_request(
+    method: reqwest::Method,
+    repo: &ImageName,
+    tag: &str,
+) -> reqwest::Response {
     let c = registry_creds();
     let url = format!(
         "http://{}/v2/{}/manifests/{tag}",
         repo.registry, repo.repository
     );
-    let r = reqwest::Client::new()
-        .head(url)
+    reqwest::Client::new()
+        .request(method, url)
         .basic_auth(c.username, Some(c.password))
         .header(
             "Accept",
@@ -200,7 +204,18 @@ pub async fn registry_digest(repo: &ImageName, tag: &str) -> Option<String> {
         )
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The manifest of `repo:tag` as the registry serves it, read independently of our registry module.
+pub async fn registry_manifest(repo: &ImageName, tag: &str) -> serde_json::Value {
+    let r = manifest_request(reqwest::Method::GET, repo, tag).await;
+    r.json().await.unwrap()
+}
+
+/// Registry's own manifest digest, read independently of our registry module.
+pub async fn registry_digest(repo: &ImageName, tag: &str) -> Option<String> {
+    let r = manifest_request(reqwest::Method::HEAD, repo, tag).await;
     if r.status() == 404 {
         return None;
     }
