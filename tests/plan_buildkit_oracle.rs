@@ -6,6 +6,8 @@
 //! nothing.
 //!
 //! Needs dockerd with BuildKit and `imagebuild-base/busybox:latest`; fails loudly otherwise.
+//! On Docker 25+ the cases also use heredocs, `COPY --exclude` and a named local context,
+//! built with buildx (`--build-context`; IMAGEBUILD_BUILDX_DIR, from the set-up).
 //! Knobs: IMAGEBUILD_READS_ORACLE_CASES (default 300), IMAGEBUILD_ORACLE_SEED.
 
 #[path = "local_common/mod.rs"]
@@ -13,12 +15,14 @@ mod local_common;
 mod reads_gen;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use imagebuild::context::{DockerfileSource, EntryKind};
-use imagebuild::plan::{check_transfers, host_platform, make_plan, BaseLookup, Plan, PlanRequest};
+use imagebuild::context::{DockerfileSource, Entry, EntryKind};
+use imagebuild::plan::{
+    check_transfers, host_platform, make_plan, BaseLookup, NamedContextSource, Plan, PlanRequest,
+};
 use reads_gen::{gen_case_with, Case, Rng, BUSYBOX, MARK};
 use tokio_util::sync::CancellationToken;
 
@@ -36,11 +40,45 @@ fn require_docker() {
     );
 }
 
-/// The context paths a real build copied: read from the exported files' contents.
-fn buildkit_reads(case: &Case, out: &Path) -> Result<BTreeSet<String>, String> {
+/// buildx, which the set-up builds (scripts/build-buildx.sh): the docker CLI of Engine 20.10
+/// cannot pass `--build-context`; buildx's `docker` driver builds on the same daemon.
+fn buildx_plugin() -> PathBuf {
+    let dir = std::env::var_os("IMAGEBUILD_BUILDX_DIR")
+        .expect("IMAGEBUILD_BUILDX_DIR unset: source scripts/env.sh (run scripts/setup.sh)");
+    let plugin = Path::new(&dir).join("docker-buildx");
+    assert!(
+        plugin.is_file(),
+        "{} missing: run scripts/setup.sh (scripts/build-buildx.sh)",
+        plugin.display()
+    );
+    plugin
+}
+
+/// `docker build`, or `docker buildx build --build-context` when the case has a named context
+/// (through a private DOCKER_CONFIG whose cli-plugins hold buildx).
+fn build_command(case: &Case, scratch: &Path) -> Command {
     let mut cmd = Command::new(DOCKER);
-    cmd.env("DOCKER_BUILDKIT", "1")
-        .args(["build", "-q", "--output"])
+    let Some(named) = &case.named else {
+        cmd.env("DOCKER_BUILDKIT", "1").arg("build");
+        return cmd;
+    };
+    let config = scratch.join(format!("docker-config{}", case.id));
+    std::fs::create_dir_all(config.join("cli-plugins")).unwrap();
+    let link = config.join("cli-plugins/docker-buildx");
+    if !link.exists() {
+        std::os::unix::fs::symlink(buildx_plugin(), link).unwrap();
+    }
+    cmd.env("DOCKER_CONFIG", &config)
+        .args(["buildx", "build", "--build-context"])
+        .arg(format!("{}={}", named.name, named.dir.display()));
+    cmd
+}
+
+/// The context paths a real build copied: read from the exported files' contents. Files of
+/// the named context read as `@NAME/PATH`.
+fn buildkit_reads(case: &Case, out: &Path, scratch: &Path) -> Result<BTreeSet<String>, String> {
+    let mut cmd = build_command(case, scratch);
+    cmd.args(["-q", "--output"])
         .arg(format!("type=local,dest={}", out.display()))
         .arg("-f")
         .arg(&case.dockerfile);
@@ -84,7 +122,11 @@ fn our_plan(case: &Case, cache: &Path) -> Result<Plan, String> {
         target: case.target.clone(),
         platform: host_platform(),
         labels: Default::default(),
-        contexts: Default::default(),
+        contexts: case
+            .named
+            .iter()
+            .map(|n| (n.name.clone(), NamedContextSource::Dir(n.dir.clone())))
+            .collect(),
         cache_dir: Some(cache.to_path_buf()),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -95,13 +137,22 @@ fn our_plan(case: &Case, cache: &Path) -> Result<Plan, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The files our hash covers: context paths as they are, named-context paths as `@NAME/PATH`.
 fn used_files(plan: &Plan) -> BTreeSet<String> {
-    plan.snapshot
+    let is_file = |e: &&Entry| matches!(e.kind, EntryKind::File { .. });
+    let main = plan
+        .snapshot
         .used
         .iter()
-        .filter(|e| matches!(e.kind, EntryKind::File { .. }))
-        .map(|e| e.path.clone())
-        .collect()
+        .filter(is_file)
+        .map(|e| e.path.clone());
+    let named = plan.snapshot.named.iter().flat_map(|n| {
+        n.used
+            .iter()
+            .filter(is_file)
+            .map(|e| format!("@{}/{}", n.name, e.path))
+    });
+    main.chain(named).collect()
 }
 
 /// Builds the case with our engine over its session (no push) and runs the self-check.
@@ -139,7 +190,7 @@ enum Outcome {
 
 fn run_case(case: &Case, tmp: &Path) -> Outcome {
     let out = tmp.join(format!("out{}", case.id));
-    let theirs = buildkit_reads(case, &out);
+    let theirs = buildkit_reads(case, &out, tmp);
     let ours = our_plan(case, &tmp.join("cache"));
     match (theirs, ours) {
         (Ok(read), Ok(plan)) => {
@@ -192,6 +243,11 @@ fn frontend_is_modern() -> bool {
     major >= 25
 }
 
+/// True when the case's Dockerfile reads the named context `name`.
+fn reads_named(case: &Case, name: &str) -> bool {
+    case.text.contains(&format!("from={name} ")) || case.text.contains(&format!("from={name},"))
+}
+
 #[test]
 fn every_path_buildkit_copies_is_hashed() {
     require_docker();
@@ -221,7 +277,11 @@ fn every_path_buildkit_copies_is_hashed() {
                     return;
                 };
                 let outcome = run_case(case, tmp.path());
-                results.lock().unwrap().push(outcome);
+                let named = case
+                    .named
+                    .as_ref()
+                    .is_some_and(|n| reads_named(case, &n.name));
+                results.lock().unwrap().push((named, outcome));
             });
         }
     });
@@ -229,21 +289,14 @@ fn every_path_buildkit_copies_is_hashed() {
     if std::env::var_os("IMAGEBUILD_ORACLE_VERBOSE").is_some() {
         std::mem::forget(tmp); // keep the cases for a look
     }
-    let agree = results
-        .iter()
-        .filter(|o| matches!(o, Outcome::Agree))
-        .count();
-    let both = results
-        .iter()
-        .filter(|o| matches!(o, Outcome::BothRefuse))
-        .count();
-    let lenient = results
-        .iter()
-        .filter(|o| matches!(o, Outcome::WeAcceptTheyRefuse))
-        .count();
+    let count = |f: &dyn Fn(&(bool, Outcome)) -> bool| results.iter().filter(|r| f(r)).count();
+    let agree = count(&|(_, o)| matches!(o, Outcome::Agree));
+    let named_agree = count(&|(named, o)| *named && matches!(o, Outcome::Agree));
+    let both = count(&|(_, o)| matches!(o, Outcome::BothRefuse));
+    let lenient = count(&|(_, o)| matches!(o, Outcome::WeAcceptTheyRefuse));
     let misses: Vec<&String> = results
         .iter()
-        .filter_map(|o| match o {
+        .filter_map(|(_, o)| match o {
             Outcome::Miss(m) => Some(m),
             _ => None,
         })
@@ -259,11 +312,16 @@ fn every_path_buildkit_copies_is_hashed() {
         .filter(|c| c.text.contains("<<EOF") || c.text.contains("--exclude="))
         .count();
     eprintln!(
-        "reads oracle: {modern_cases} cases with heredocs or COPY --exclude (modern: {modern})"
+        "reads oracle: {modern_cases} cases with heredocs or COPY --exclude, {named_agree} \
+         built reading a named context (modern: {modern})"
     );
     assert!(
         !modern || modern_cases >= cases / 5,
         "only {modern_cases} of {cases} cases use heredocs or --exclude on a modern frontend"
+    );
+    assert!(
+        !modern || named_agree >= cases / 10,
+        "only {named_agree} of {cases} cases built reading a named context on a modern frontend"
     );
     assert!(
         agree >= cases * 2 / 5,

@@ -3,7 +3,9 @@
 //! the build read. Dockerfiles mix COPY/ADD of files, directories and wildcards, ARG
 //! substitution (defaults, build args, global ARGs), multi-stage builds with a target,
 //! RUN --mount=type=bind sources, JSON forms and ignored files; for engines whose frontend has
-//! them (Docker 23+), also heredocs (COPY and RUN) and `COPY --exclude`.
+//! them (Docker 25+), also heredocs (COPY and RUN), `COPY --exclude` and a named local context
+//! (`--build-context dep=DIR`, read by `COPY --from=dep` and `RUN --mount=from=dep`), whose
+//! files' content names them as `@dep/PATH`.
 
 #![allow(dead_code)]
 
@@ -48,6 +50,28 @@ pub struct Case {
     pub ignore: String,
     /// Paths that exist (files and dirs), relative.
     pub paths: Vec<String>,
+    /// The named local context the Dockerfile may read, when the case has one.
+    pub named: Option<NamedCase>,
+}
+
+/// A named local context of a case (`--build-context NAME=DIR`), with its own `.dockerignore`.
+pub struct NamedCase {
+    /// The name the Dockerfile uses (`COPY --from=NAME`).
+    pub name: String,
+    /// Its directory, outside the main context.
+    pub dir: PathBuf,
+    /// Paths that exist in it (files and dirs), relative.
+    pub paths: Vec<String>,
+}
+
+/// The name of the generated named context.
+pub const NAMED: &str = "dep";
+
+impl NamedCase {
+    /// How a file of this context names itself after [`MARK`]: `@NAME/PATH`.
+    pub fn label(&self, rel: &str) -> String {
+        format!("@{}/{rel}", self.name)
+    }
 }
 
 /// The marker that starts every generated file's content.
@@ -67,18 +91,19 @@ const FILES: &[&str] = &[
     "f1.txt", "f2.py", "g.txt", ".hidden", "data.bin", "x.md", "y.log", "a1", "b2",
 ];
 
-fn write_file(root: &Path, rel: &str, rng: &mut Rng) {
+/// Writes `root/rel`, its content naming it as `{label_prefix}{rel}`.
+fn write_file(root: &Path, rel: &str, label_prefix: &str, rng: &mut Rng) {
     let p = root.join(rel);
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     let pad = "z".repeat(rng.below(40));
-    fs::write(p, format!("{MARK}{rel}\n{pad}")).unwrap();
+    fs::write(p, format!("{MARK}{label_prefix}{rel}\n{pad}")).unwrap();
 }
 
-fn gen_tree(rng: &mut Rng, root: &Path) -> Vec<String> {
+fn gen_tree(rng: &mut Rng, root: &Path, label_prefix: &str) -> Vec<String> {
     let mut paths = Vec::new();
     for f in FILES {
         if rng.chance(70) {
-            write_file(root, f, rng);
+            write_file(root, f, label_prefix, rng);
             paths.push(f.to_string());
         }
     }
@@ -91,7 +116,7 @@ fn gen_tree(rng: &mut Rng, root: &Path) -> Vec<String> {
         for f in FILES {
             if rng.chance(40) {
                 let rel = format!("{d}/{f}");
-                write_file(root, &rel, rng);
+                write_file(root, &rel, label_prefix, rng);
                 paths.push(rel);
             }
         }
@@ -179,10 +204,27 @@ fn gen_modern(rng: &mut Rng, paths: &[String], n: usize) -> String {
     }
 }
 
+/// An instruction reading the named context: `COPY --from=NAME` or a bind mount from it.
+fn gen_named_read(rng: &mut Rng, named: &NamedCase, n: usize) -> String {
+    let name = &named.name;
+    let src = if rng.chance(8) {
+        ".".to_string()
+    } else {
+        gen_source(rng, &named.paths)
+    };
+    if rng.chance(30) {
+        return format!(
+            "RUN --mount=type=bind,from={name},source={src},target=/m mkdir -p /out/{n} && cp -r /m/. /out/{n}/ 2>/dev/null || cp /m /out/{n}/ || true\n"
+        );
+    }
+    format!("COPY --from={name} {src} /out/{n}/\n")
+}
+
 fn gen_dockerfile(
     rng: &mut Rng,
     paths: &[String],
     modern: bool,
+    named: Option<&NamedCase>,
 ) -> (String, BTreeMap<String, String>, Option<String>) {
     let mut text = String::new();
     let mut args = BTreeMap::new();
@@ -203,6 +245,10 @@ fn gen_dockerfile(
         }
         for _ in 0..1 + rng.below(3) {
             n += 1;
+            if let Some(named) = named.filter(|_| rng.chance(35)) {
+                text.push_str(&gen_named_read(rng, named, n));
+                continue;
+            }
             if modern && rng.chance(20) {
                 text.push_str(&gen_modern(rng, paths, n));
                 continue;
@@ -252,14 +298,32 @@ pub fn gen_case(rng: &mut Rng, id: usize, base: &Path) -> Case {
     gen_case_with(rng, id, base, false)
 }
 
-/// Generates case `id` under `base`; `modern` adds heredocs and `COPY --exclude`.
+/// A named context for case `id` (on modern frontends, in about a third of the cases).
+fn gen_named(rng: &mut Rng, id: usize, base: &Path, modern: bool) -> Option<NamedCase> {
+    if !modern || !rng.chance(35) {
+        return None;
+    }
+    let dir = base.join(format!("named{id}"));
+    fs::create_dir_all(&dir).unwrap();
+    let paths = gen_tree(rng, &dir, &format!("@{NAMED}/"));
+    fs::write(dir.join(".dockerignore"), gen_ignore(rng, &paths)).unwrap();
+    Some(NamedCase {
+        name: NAMED.to_string(),
+        dir,
+        paths,
+    })
+}
+
+/// Generates case `id` under `base`; `modern` adds heredocs, `COPY --exclude` and a named
+/// local context.
 pub fn gen_case_with(rng: &mut Rng, id: usize, base: &Path, modern: bool) -> Case {
     let ctx = base.join(format!("ctx{id}"));
     fs::create_dir_all(&ctx).unwrap();
-    let paths = gen_tree(rng, &ctx);
+    let paths = gen_tree(rng, &ctx, "");
     let ignore = gen_ignore(rng, &paths);
     fs::write(ctx.join(".dockerignore"), &ignore).unwrap();
-    let (text, build_args, target) = gen_dockerfile(rng, &paths, modern);
+    let named = gen_named(rng, id, base, modern);
+    let (text, build_args, target) = gen_dockerfile(rng, &paths, modern, named.as_ref());
     let dockerfile = if rng.chance(30) {
         let outside = base.join(format!("df{id}"));
         fs::create_dir_all(&outside).unwrap();
@@ -277,5 +341,6 @@ pub fn gen_case_with(rng: &mut Rng, id: usize, base: &Path, modern: bool) -> Cas
         target,
         ignore,
         paths,
+        named,
     }
 }
