@@ -50,6 +50,10 @@ export IMAGEBUILD_TEST_DOCKER29_HOST="unix:///var/run/imagebuild-docker29.sock"
 
 # Base images made locally by scripts/make-base-images.sh (nothing can be pulled).
 export IMAGEBUILD_BASE_BUSYBOX="imagebuild-base/busybox:latest"
+# The same busybox for linux/arm64 (Debian's arm64 busybox-static; RUN runs under QEMU).
+export IMAGEBUILD_BASE_BUSYBOX_ARM64="imagebuild-base/busybox-arm64:latest"
 export IMAGEBUILD_BASE_PYTHON="imagebuild-base/python:3.11"
+# The same Python rootfs for linux/arm64 (debootstrap --arch arm64 under QEMU).
+export IMAGEBUILD_BASE_PYTHON_ARM64="imagebuild-base/python-arm64:3.11"
 
 unset _imagebuild_root

@@ -21,6 +21,7 @@ step setup-python setup-python
 step build-pulumi build-pulumi
 step build-docker29 build-docker29
 step build-buildx build-buildx
+step enable-emulation enable-emulation
 step start-services start-services
 step make-base-images make-base-images
 step "make-base-images (Engine 29)" make-base-images --host "$IMAGEBUILD_TEST_DOCKER29_HOST"

@@ -216,29 +216,37 @@ async fn pushed_images_carry_inline_cache_and_cache_from_uses_the_authenticated_
         .any(|(_, e)| matches!(e, ProgressEvent::Step { cached: true, .. })));
 }
 
+/// A real linux/arm64 build on this amd64 machine: RUN runs under QEMU, the pushed artifact is
+/// one arm64 image manifest, and what RUN saw inside was aarch64.
 #[tokio::test]
-async fn foreign_arch_reports_the_platform_and_copy_only_builds_work() {
+async fn arm64_builds_run_under_emulation_and_push_an_arm64_image() {
     require_services();
     let dir = write_tree(&[("n", "n")]);
-    let mut b = build_spec(snapshot(
-        dir.path(),
-        &format!("FROM {BUSYBOX}\nRUN echo hi\n"),
-        None,
-        "arm",
-    ));
+    let df = format!("FROM {BUSYBOX_ARM64}\nCOPY n /n\nRUN uname -m > /arch\n");
+    let mut b = build_spec(snapshot(dir.path(), &df, None, "arm64"));
     b.platform = Some("linux/arm64".into());
-    let mut spec = publish_spec(b, unique_repo("arm"));
-    spec.push = false;
+    let repo = unique_repo("arm64");
+    let spec = publish_spec(b, repo.clone());
+    let tag = spec.hash_tag.clone();
     let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
-    let msg = r.expect_err("no arm64 base image here").to_string();
-    assert!(
-        msg.contains("cannot build for platform linux/arm64"),
-        "{msg}"
-    );
-    assert!(
-        msg.contains("no linux/arm64 variant of a base image"),
-        "{msg}"
-    );
+    let p = r.unwrap_or_else(|e| panic!("arm64 build failed: {e}"));
+    let config = registry_single_image_config(&repo, &tag).await;
+    assert_eq!(config["architecture"], "arm64", "{config}");
+    assert_eq!(config["os"], "linux", "{config}");
+    let image = p.image_uri.unwrap();
+    let arch = docker(&[
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm64",
+        &image,
+        "cat",
+        "/arch",
+    ]);
+    assert_eq!(arch.trim(), "aarch64", "RUN did not run as arm64");
+    let _ = std::process::Command::new("/usr/bin/docker")
+        .args(["rmi", "-f", &image, &repo.with_tag(&tag)])
+        .output();
 
     // No base image and no RUN: BuildKit builds any platform without emulation.
     let mut b = build_spec(snapshot(
@@ -254,20 +262,74 @@ async fn foreign_arch_reports_the_platform_and_copy_only_builds_work() {
     r.unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// A TCP proxy to the registry that closes its first `drop_first` connections at once (the daemon
-/// first tries HTTPS, then plain HTTP: dropping both makes its push fail once).
-async fn flaky_registry_proxy(drop_first: usize) -> std::net::SocketAddr {
+/// A 64-byte ELF header for IA-64, an architecture no QEMU emulates: exec gives ENOEXEC.
+fn ia64_elf() -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    h[0x10] = 2; // ET_EXEC
+    h[0x12] = 0x32; // EM_IA_64
+    h
+}
+
+/// A platform the machine cannot run: the RUN step's "exec format error" becomes an error that
+/// names the platform and how to enable emulation.
+#[tokio::test]
+async fn an_unemulated_platform_names_it_and_how_to_enable_emulation() {
+    require_services();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sh"), ia64_elf()).unwrap();
+    let mut base = build_spec(snapshot(
+        dir.path(),
+        "FROM scratch\nCOPY --chmod=755 sh /bin/sh\n",
+        None,
+        "ia64-base",
+    ));
+    base.platform = Some("linux/ia64".into());
+    let mut spec = publish_spec(base, unique_repo("ia64-base"));
+    spec.push = false;
+    let base_image = spec.repository.with_tag(&spec.hash_tag);
+    let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
+    r.unwrap_or_else(|e| panic!("a COPY-only linux/ia64 image builds anywhere: {e}"));
+
+    let mut b = build_spec(snapshot(
+        dir.path(),
+        &format!("FROM {base_image}\nRUN echo never\n"),
+        None,
+        "ia64-run",
+    ));
+    b.platform = Some("linux/ia64".into());
+    let mut spec = publish_spec(b, unique_repo("ia64"));
+    spec.push = false;
+    let (r, _) = publish(&engine(1), spec, CancellationToken::new()).await;
+    let _ = std::process::Command::new("/usr/bin/docker")
+        .args(["rmi", "-f", &base_image])
+        .output();
+    let msg = r.expect_err("nothing runs IA-64 binaries here").to_string();
+    for part in [
+        "cannot build for platform linux/ia64",
+        "exec format error",
+        "register an emulator for it with binfmt_misc",
+        "qemu-user-static",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in: {msg}");
+    }
+}
+
+/// A TCP proxy to the registry that closes every connection for `outage` after the first one
+/// arrives, then relays. A time window rather than a count: Engine 20.10 gives up after its
+/// HTTPS and HTTP tries, while Engine 29's resolver retries a few times on its own first.
+async fn flaky_registry_proxy(outage: std::time::Duration) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let upstream = registry_addr();
     tokio::spawn(async move {
-        let mut n = 0;
+        let mut outage_ends = None;
         loop {
             let Ok((mut conn, _)) = listener.accept().await else {
                 return;
             };
-            n += 1;
-            if n <= drop_first {
+            let ends = *outage_ends.get_or_insert_with(|| std::time::Instant::now() + outage);
+            if std::time::Instant::now() < ends {
                 drop(conn);
                 continue;
             }
@@ -285,7 +347,7 @@ async fn flaky_registry_proxy(drop_first: usize) -> std::net::SocketAddr {
 #[tokio::test]
 async fn transient_push_failures_are_retried() {
     require_services();
-    let proxy = flaky_registry_proxy(2).await;
+    let proxy = flaky_registry_proxy(std::time::Duration::from_millis(1500)).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let repo =
         imagebuild::registry::ImageName::parse(&format!("{proxy}/itest/retry-{}", &id[..10]))

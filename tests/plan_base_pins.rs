@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use imagebuild::context::DockerfileSource;
-use imagebuild::plan::{host_platform, make_plan, BaseLookup, Plan, PlanRequest};
+use imagebuild::plan::{host_platform, make_plan, BaseLookup, Plan, PlanError, PlanRequest};
 use imagebuild::registry::RegistryConfig;
 use local_common::*;
 use tokio_util::sync::CancellationToken;
@@ -24,19 +24,23 @@ fn lookup() -> BaseLookup {
 }
 
 async fn plan(dir: &std::path::Path) -> Plan {
+    plan_for(dir, &host_platform())
+        .await
+        .unwrap_or_else(|e| panic!("plan: {e}"))
+}
+
+async fn plan_for(dir: &std::path::Path, platform: &str) -> Result<Plan, PlanError> {
     let req = PlanRequest {
         context: dir.to_path_buf(),
         dockerfile: DockerfileSource::Path(dir.join("Dockerfile")),
         build_args: BTreeMap::new(),
         target: None,
-        platform: host_platform(),
+        platform: platform.to_string(),
         labels: BTreeMap::new(),
         contexts: BTreeMap::new(),
         cache_dir: Some(std::env::temp_dir().join("imagebuild-local-tests-cache")),
     };
-    make_plan(&req, &lookup())
-        .await
-        .unwrap_or_else(|e| panic!("plan: {e}"))
+    make_plan(&req, &lookup()).await
 }
 
 /// Builds a base image whose /marker holds `marker` and pushes it as `repo:tag`.
@@ -93,4 +97,35 @@ async fn a_moved_base_tag_rebuilds_and_the_build_uses_the_hashed_digest() {
 
     // The earlier plan still builds exactly what it hashed, though the tag has moved since.
     assert_eq!(build_and_read_marker(&before).await, "first");
+}
+
+/// A base image the daemon has only for another platform is a Check-time error naming the
+/// image, both platforms and the fix, on both engines (Engine 29 would otherwise build an amd64
+/// filesystem labelled arm64). The arm64 base of the same content plans fine.
+#[tokio::test]
+async fn a_base_missing_for_the_requested_platform_fails_the_plan() {
+    require_services();
+    let app = write_tree(&[("Dockerfile", &format!("FROM {BUSYBOX}\nRUN uname -m\n"))]);
+    let e = plan_for(app.path(), "linux/arm64")
+        .await
+        .expect_err("an amd64-only base cannot serve linux/arm64");
+    let msg = e.to_string();
+    assert!(matches!(e, PlanError::BasePlatform { .. }), "{msg}");
+    for part in [
+        "line 1",
+        &format!("base image docker.io/{BUSYBOX} has no linux/arm64 variant locally"),
+        "the local image is linux/amd64",
+        "build or load a linux/arm64 image under that name",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in: {msg}");
+    }
+
+    let arm = write_tree(&[(
+        "Dockerfile",
+        &format!("FROM {BUSYBOX_ARM64}\nRUN uname -m\n"),
+    )]);
+    let p = plan_for(arm.path(), "linux/arm64")
+        .await
+        .unwrap_or_else(|e| panic!("the arm64 base must plan: {e}"));
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }

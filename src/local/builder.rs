@@ -352,6 +352,7 @@ fn handle(
 /// step with its exit code and last lines, or a build failure with the build's last lines.
 pub(crate) fn map_error(req: &BuildRequest<'_>, tracker: &Tracker, message: &str) -> LocalError {
     let lower = message.to_ascii_lowercase();
+    let failed = tracker.failed_step();
     if let Some(platform) = &req.spec.platform {
         if lower.contains("exec format error")
             || lower.contains("no match for platform")
@@ -364,9 +365,19 @@ pub(crate) fn map_error(req: &BuildRequest<'_>, tracker: &Tracker, message: &str
                 detail: message.to_string(),
             };
         }
+        // A RUN step of a platform nothing emulates: the kernel's ENOEXEC is only in its output.
+        if let Some((step, tail)) = &failed {
+            if let Some(line) = tail.iter().find(|l| l.contains("exec format error")) {
+                return LocalError::Platform {
+                    platform: platform.clone(),
+                    daemon: String::new(),
+                    detail: format!("step `{step}` could not run its program ({})", line.trim()),
+                };
+            }
+        }
     }
     let code = exit_code(message);
-    match tracker.failed_step() {
+    match failed {
         Some((step, log_tail)) if code.is_some() => LocalError::StepFailed {
             step,
             exit_code: code,

@@ -33,7 +33,7 @@ pub(crate) async fn push_all(
     let repo = &spec.repository;
     let creds = target.registry.credentials(&repo.registry).await?;
     let t = &target;
-    push::push(
+    let uploaded = push::push(
         t.addr,
         t.prefix,
         repo,
@@ -53,8 +53,9 @@ pub(crate) async fn push_all(
             // The image config digest, as the adopt path reads it: the same imageId whether
             // built or adopted, on the classic and the containerd image store alike (the latter's
             // local id is the manifest's digest, not the config's).
-            if let Ok(Some(config)) = target.registry.config_digest(repo, &d).await {
-                published.image_id = config;
+            if let Ok(Some(parts)) = target.registry.image_parts(repo, &d).await {
+                report_uploaded_bytes(&uploaded, &parts.layers, progress);
+                published.image_id = parts.config;
             }
             published.image_uri = Some(repo.with_digest(&d));
             published.digest = Some(d);
@@ -78,4 +79,17 @@ pub(crate) async fn push_all(
         }
     }
     Ok(published)
+}
+
+/// Completes the push's byte count from the manifest when the daemon reported uploads without
+/// counting their bytes (Engine 29 does for small layers).
+fn report_uploaded_bytes(
+    uploaded: &push::UploadedLayers,
+    layers: &[(String, u64)],
+    progress: &UnboundedSender<ProgressEvent>,
+) {
+    let total = uploaded.total_with(layers);
+    if total > uploaded.counted() {
+        let _ = progress.send(ProgressEvent::Pushing { bytes: total });
+    }
 }

@@ -49,8 +49,11 @@ pub enum LocalError {
     },
     /// The daemon cannot build for the requested platform.
     #[error(
-        "the Docker daemon ({daemon}) cannot build for platform {platform}: {detail}; \
-         build on a machine of that platform, install emulation (binfmt/qemu), or use the remote builder"
+        "the Docker daemon ({daemon}) cannot build for platform {platform}: {detail}; register an \
+         emulator for it with binfmt_misc on the daemon's machine (Debian/Ubuntu: `apt-get install \
+         qemu-user-static binfmt-support`; Docker Desktop has it; elsewhere: `docker run --privileged \
+         --rm tonistiigi/binfmt --install all`), build on a machine of that platform, or use \
+         FastContainerImage (CodeBuild has arm64 machines)"
     )]
     Platform {
         /// Requested platform.

@@ -94,4 +94,5 @@ pub async fn push_existing_with_progress(
         &tokio_util::sync::CancellationToken::new(),
     )
     .await
+    .map(|_| ())
 }

@@ -23,6 +23,8 @@ const ATTEMPTS: u32 = 3;
 struct PushLine {
     #[serde(default)]
     id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
     #[serde(default, rename = "progressDetail")]
     progress: Option<Detail>,
     #[serde(default, rename = "errorDetail")]
@@ -98,7 +100,32 @@ fn auth_header(name: &ImageName, creds: &ResolvedCredentials) -> String {
     base64::engine::general_purpose::URL_SAFE.encode(v.to_string())
 }
 
-/// Pushes `name:tag`, retrying transient failures; `bytes_base` offsets the Pushing counter.
+/// The layers a push uploaded, by the daemon's short id (the digest's first 12 hex digits), with
+/// the bytes its progress lines counted. Engine 29 reports small uploads as "Pushed" with no
+/// byte count: the caller completes those from the pushed manifest.
+#[derive(Debug, Default)]
+pub(crate) struct UploadedLayers(pub(crate) HashMap<String, u64>);
+
+impl UploadedLayers {
+    /// Bytes the progress lines counted.
+    pub(crate) fn counted(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Bytes uploaded, given the pushed manifest's layers: each uploaded layer counts at least
+    /// its manifest size.
+    pub(crate) fn total_with(&self, layers: &[(String, u64)]) -> u64 {
+        let size_of = |id: &str| {
+            layers
+                .iter()
+                .find(|(digest, _)| digest.trim_start_matches("sha256:").starts_with(id))
+                .map_or(0, |(_, size)| *size)
+        };
+        self.0.iter().map(|(id, seen)| size_of(id).max(*seen)).sum()
+    }
+}
+
+/// Pushes `name:tag`, retrying transient failures; says which layers it uploaded.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn push(
     addr: &DaemonAddr,
@@ -109,12 +136,24 @@ pub(crate) async fn push(
     redactor: &Redactor,
     progress: &UnboundedSender<ProgressEvent>,
     cancel: &CancellationToken,
-) -> Result<(), LocalError> {
+) -> Result<UploadedLayers, LocalError> {
     let reference = name.with_tag(tag);
     let mut last = String::new();
+    let mut uploaded = UploadedLayers::default();
     for attempt in 1..=ATTEMPTS {
-        match push_once(addr, prefix, name, tag, creds, progress, cancel).await? {
-            None => return Ok(()),
+        match push_once(
+            addr,
+            prefix,
+            name,
+            tag,
+            creds,
+            progress,
+            cancel,
+            &mut uploaded,
+        )
+        .await?
+        {
+            None => return Ok(uploaded),
             Some(Failure::Auth(msg)) => {
                 return Err(LocalError::Registry(RegistryError::Auth {
                     registry: name.registry.clone(),
@@ -150,6 +189,7 @@ pub(crate) async fn push(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn push_once(
     addr: &DaemonAddr,
     prefix: &str,
@@ -158,6 +198,7 @@ async fn push_once(
     creds: &ResolvedCredentials,
     progress: &UnboundedSender<ProgressEvent>,
     cancel: &CancellationToken,
+    uploaded: &mut UploadedLayers,
 ) -> Result<Option<Failure>, LocalError> {
     let req = http::Request::post(format!(
         "{prefix}/images/{}/push?tag={}",
@@ -182,7 +223,7 @@ async fn push_once(
     }
     let mut body = resp.into_body().into_data_stream();
     let mut buf = BytesMut::new();
-    let mut layers: HashMap<String, u64> = HashMap::new();
+    let layers = &mut uploaded.0;
     let mut reported = 0u64;
     let mut last_report = Instant::now();
     loop {
@@ -203,6 +244,9 @@ async fn push_once(
             };
             if let Some(msg) = l.error_detail.and_then(|d| d.message).or(l.error) {
                 return Ok(Some(classify(&msg)));
+            }
+            if let (Some(id), Some("Pushed")) = (&l.id, l.status.as_deref()) {
+                layers.entry(id.clone()).or_default();
             }
             if let (Some(id), Some(cur)) = (l.id, l.progress.and_then(|p| p.current)) {
                 let e = layers.entry(id).or_default();
@@ -226,6 +270,25 @@ async fn push_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uploaded_layers_without_byte_counts_take_the_manifest_size() {
+        let uploaded = UploadedLayers(HashMap::from([
+            ("8c6c40770d40".to_string(), 0),
+            ("509f85d5e534".to_string(), 70),
+        ]));
+        let layers = [
+            ("sha256:8c6c40770d40aa".to_string(), 101),
+            ("sha256:509f85d5e534bb".to_string(), 60),
+            ("sha256:ffffffffffffcc".to_string(), 5000),
+        ];
+        assert_eq!(uploaded.counted(), 70);
+        assert_eq!(
+            uploaded.total_with(&layers),
+            171,
+            "never less than counted, never unpushed layers"
+        );
+    }
 
     #[test]
     fn classifies_push_errors() {

@@ -42,12 +42,10 @@ pub enum BasePin {
         /// Why, in a sentence naming the image.
         reason: String,
     },
-    /// No image for the requested platform; the build would fail.
+    /// No image for the requested platform: the build would fail or build the wrong platform.
     NoPlatform {
         /// What is missing and how to fix it.
         message: String,
-        /// False when a registry could not be asked (it might still serve the platform).
-        certain: bool,
     },
 }
 
@@ -201,6 +199,9 @@ pub fn resolve_base(
                 note: from_registry.note(),
             },
         },
+        // An error even when the registry could not be asked: the daemon builds on the local
+        // image (Engine 20.10 fails, Engine 29 silently builds its filesystem labelled as the
+        // requested platform), so the build cannot give what was asked for.
         Ok(Some(img)) => BasePin::NoPlatform {
             message: format!(
                 "base image {reference} has no {platform} variant locally (the local image is {}), \
@@ -210,7 +211,6 @@ pub fn resolve_base(
                 from_registry.text,
                 img.platform()
             ),
-            certain: from_registry.certain,
         },
         Ok(None) | Err(_) => nothing_local(reference, &from_registry, local.as_ref().err()),
     }
@@ -225,7 +225,6 @@ fn nothing_local(
     if reg.no_platform {
         return BasePin::NoPlatform {
             message: reg.text.clone(),
-            certain: true,
         };
     }
     if let Some(d) = &reference.digest {
@@ -255,9 +254,6 @@ fn nothing_local(
 /// What the registry said, as text for the other outcomes' messages.
 struct RegistryOutcome {
     text: String,
-    /// The registry answered for sure (not found, refused, no such platform), as opposed to
-    /// network trouble that may pass.
-    certain: bool,
     no_platform: bool,
     /// The registry simply has no such image (the normal case for local-only images).
     missing: bool,
@@ -268,13 +264,11 @@ impl RegistryOutcome {
         match r {
             Ok(_) => RegistryOutcome {
                 text: format!("registry {} has no such image", reference.name.registry),
-                certain: true,
                 no_platform: false,
                 missing: true,
             },
             Err(e) => RegistryOutcome {
                 text: e.to_string(),
-                certain: !e.is_transient(),
                 no_platform: matches!(e, RegistryError::NoPlatform { .. }),
                 missing: false,
             },
@@ -406,24 +400,14 @@ mod tests {
 
     #[test]
     fn local_image_of_another_arch_is_reported() {
-        let cases = [
-            (Ok(None), true),
-            (auth(), true),
-            (unreachable(), false),
-            (no_variant(), true),
-        ];
-        for (reg, certain) in cases {
+        for reg in [Ok(None), auth(), unreachable(), no_variant()] {
             let pin = resolve_base(
                 &r("team/base:1"),
                 &plat("linux/arm64"),
                 &local("amd64"),
                 &reg,
             );
-            let BasePin::NoPlatform {
-                message,
-                certain: c,
-            } = &pin
-            else {
+            let BasePin::NoPlatform { message } = &pin else {
                 panic!("{pin:?}")
             };
             assert!(
@@ -436,7 +420,6 @@ mod tests {
                 message.contains("the local image is linux/amd64"),
                 "{message}"
             );
-            assert_eq!(*c, certain, "{message}");
             assert_eq!(pin.hash_input(), None);
         }
     }
@@ -464,10 +447,7 @@ mod tests {
             &Ok(None),
             &no_variant(),
         );
-        assert!(
-            matches!(pin, BasePin::NoPlatform { certain: true, .. }),
-            "{pin:?}"
-        );
+        assert!(matches!(pin, BasePin::NoPlatform { .. }), "{pin:?}");
     }
 
     #[test]

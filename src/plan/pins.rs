@@ -94,7 +94,7 @@ pub(super) async fn pin_images(
             out.onbuild.push(w.reference.clone());
         }
         let value = match &pin {
-            BasePin::NoPlatform { message, certain } if *certain => {
+            BasePin::NoPlatform { message } => {
                 return Err(PlanError::BasePlatform {
                     origin: w.origin.clone(),
                     message: message.clone(),

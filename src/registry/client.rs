@@ -159,13 +159,35 @@ impl Registry {
         name: &ImageName,
         digest: &str,
     ) -> Result<Option<String>, RegistryError> {
+        Ok(self.image_parts(name, digest).await?.map(|p| p.config))
+    }
+
+    /// The config digest and layer blobs of the single-platform manifest `digest`; None when the
+    /// registry has no such manifest or it is an index.
+    pub async fn image_parts(
+        &self,
+        name: &ImageName,
+        digest: &str,
+    ) -> Result<Option<ImageParts>, RegistryError> {
         let Some((_, body)) = self.manifest(name, digest).await? else {
             return Ok(None);
         };
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        Ok(v.pointer("/config/digest")
-            .and_then(|d| d.as_str())
-            .map(str::to_string))
+        let Some(config) = v.pointer("/config/digest").and_then(|d| d.as_str()) else {
+            return Ok(None);
+        };
+        let layers = v["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let layers = layers
+            .iter()
+            .filter_map(|l| Some((l["digest"].as_str()?.to_string(), l["size"].as_u64()?)))
+            .collect();
+        Ok(Some(ImageParts {
+            config: config.to_string(),
+            layers,
+        }))
     }
 
     /// Points `tag` at the existing manifest `digest` (no image data moves).
@@ -541,6 +563,15 @@ fn parse_next_link(h: &str) -> Option<String> {
     let end = h[start..].find('>')? + start;
     h.contains("rel=\"next\"")
         .then(|| h[start..end].to_string())
+}
+
+/// What a single-platform manifest is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageParts {
+    /// The config blob's digest (= Docker image id).
+    pub config: String,
+    /// The layer blobs: digest and compressed size in bytes.
+    pub layers: Vec<(String, u64)>,
 }
 
 #[cfg(test)]

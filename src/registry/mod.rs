@@ -14,7 +14,7 @@ mod platform;
 mod reference;
 mod resolve;
 
-pub use client::Registry;
+pub use client::{ImageParts, Registry};
 pub use credentials::{BasicCredentials, CredentialSource, RegistryConfig, ResolvedCredentials};
 pub use digest::Digest;
 pub use error::RegistryError;

@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 pub const BUSYBOX: &str = "imagebuild-base/busybox:latest";
 /// The local Python base image (scripts/make-base-images.sh).
 pub const PYTHON: &str = "imagebuild-base/python:3.11";
+/// Debian's arm64 busybox-static, config linux/arm64 (scripts/make-base-images.sh; RUN runs
+/// under QEMU, scripts/enable-emulation.sh).
+pub const BUSYBOX_ARM64: &str = "imagebuild-base/busybox-arm64:latest";
 
 /// Test registry address (scripts/env.sh).
 pub fn registry_addr() -> String {
@@ -66,7 +69,7 @@ pub fn require_services() {
         panic!("the test registry is not reachable at {addr}: run scripts/start-services.sh");
     }
     // /usr/bin/docker inherits DOCKER_HOST, so this asks the daemon under test.
-    for image in [BUSYBOX, PYTHON] {
+    for image in [BUSYBOX, PYTHON, BUSYBOX_ARM64] {
         let out = std::process::Command::new("/usr/bin/docker")
             .args(["image", "inspect", "-f", "{{.Id}}", image])
             .output()
@@ -210,6 +213,31 @@ async fn manifest_request(
 /// The manifest of `repo:tag` as the registry serves it, read independently of our registry module.
 pub async fn registry_manifest(repo: &ImageName, tag: &str) -> serde_json::Value {
     let r = manifest_request(reqwest::Method::GET, repo, tag).await;
+    r.json().await.unwrap()
+}
+
+/// The image config of `repo:tag`, asserting first that the registry holds a single image
+/// manifest there (Docker v2 or OCI), never an index: what Lambda accepts.
+pub async fn registry_single_image_config(repo: &ImageName, tag: &str) -> serde_json::Value {
+    let manifest = registry_manifest(repo, tag).await;
+    let media = manifest["mediaType"].as_str().unwrap_or_default();
+    assert!(
+        media.ends_with("image.manifest.v1+json") || media.ends_with("manifest.v2+json"),
+        "{repo}:{tag} is not a single image manifest: {manifest}"
+    );
+    let config = manifest["config"]["digest"].as_str().unwrap();
+    let c = registry_creds();
+    let url = format!(
+        "http://{}/v2/{}/blobs/{config}",
+        repo.registry, repo.repository
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .basic_auth(c.username, Some(c.password))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "config blob: {}", r.status());
     r.json().await.unwrap()
 }
 
