@@ -12,81 +12,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use imagebuild::context::DockerfileSource;
-use imagebuild::local::{
-    LocalConfig, LocalEngine, LocalError, ProgressEvent, Published, TransferRequest,
-};
+use imagebuild::local::{LocalError, ProgressEvent, Published, TransferRequest};
 use imagebuild::plan::{make_plan, BaseLookup, NamedContextSource, Plan, PlanRequest};
 use local_common::*;
 use tokio_util::sync::CancellationToken;
 
 /// The cancel test counts this process's open files: it runs alone (write), the others together.
 static FILES: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
-/// Engine 29's socket from scripts/env.sh; the test fails loudly when it is not reachable.
-fn engine29_host() -> String {
-    let host = std::env::var("IMAGEBUILD_TEST_DOCKER29_HOST").unwrap_or_else(|_| {
-        panic!("IMAGEBUILD_TEST_DOCKER29_HOST is not set: `source scripts/env.sh` first")
-    });
-    let sock = host
-        .strip_prefix("unix://")
-        .unwrap_or_else(|| panic!("IMAGEBUILD_TEST_DOCKER29_HOST={host}: expected unix://"));
-    if std::os::unix::net::UnixStream::connect(sock).is_err() {
-        panic!("Engine 29 is not reachable at {host}: run scripts/start-services.sh --engine29");
-    }
-    let version = docker_on(&host, &["version", "-f", "{{.Server.Version}}"]);
-    assert!(
-        version.trim().starts_with("29."),
-        "{host} runs Engine {version}, not 29"
-    );
-    require_registry();
-    docker_on(&host, &["image", "inspect", "-f", "{{.Id}}", BUSYBOX]);
-    host
-}
-
-/// Engine 20.10, the default daemon (named explicitly: the suite may run with DOCKER_HOST set).
-fn engine20_host() -> String {
-    let host = format!("unix://{DEFAULT_DOCKER_SOCK}");
-    if std::os::unix::net::UnixStream::connect(DEFAULT_DOCKER_SOCK).is_err() {
-        panic!("no Docker daemon is reachable at {host}: run scripts/start-services.sh");
-    }
-    let version = docker_on(&host, &["version", "-f", "{{.Server.Version}}"]);
-    assert!(
-        version.trim().starts_with("20.10"),
-        "{host} runs Engine {version}, not 20.10"
-    );
-    host
-}
-
-fn require_registry() {
-    let addr = registry_addr();
-    if std::net::TcpStream::connect(&addr).is_err() {
-        panic!("the test registry is not reachable at {addr}: run scripts/start-services.sh");
-    }
-}
-
-/// Debian's docker CLI against `host`; panics with its stderr on failure.
-fn docker_on(host: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new("/usr/bin/docker")
-        .env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "1")
-        .args(args)
-        .output()
-        .expect("run /usr/bin/docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?} on {host}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn engine_on(host: &str) -> LocalEngine {
-    LocalEngine::new(LocalConfig {
-        docker_host: Some(host.to_string()),
-        max_parallel_builds: 1,
-        max_parallel_pushes: 0,
-    })
-}
 
 /// The plan a ContainerImage would make: the Dockerfile analysis decides what the hash (and so
 /// the session) covers in each context.

@@ -15,6 +15,8 @@ else:
 from . import _utilities
 
 __all__ = [
+    'CacheToArgs',
+    'CacheToArgsDict',
     'RegistryAuthArgs',
     'RegistryAuthArgsDict',
     'RegistryCredentialsArgs',
@@ -24,6 +26,59 @@ __all__ = [
     'SshAgentArgs',
     'SshAgentArgsDict',
 ]
+
+class CacheToArgsDict(TypedDict):
+    """
+    A registry build cache export (`--cache-to type=registry,...,image-manifest=true,oci-mediatypes=true`): an OCI image manifest, the layout ECR accepts.
+    """
+    ref: pulumi.Input[_builtins.str]
+    """
+    The registry reference the cache is pushed to, with a tag, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:buildcache". Pushed with the image's registry credentials when on the same registry.
+    """
+    mode: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    "max" (default): every stage's layers, so a fresh machine skips rebuilding builder stages and dependency installs; "min": only the final image's layers.
+    """
+
+@pulumi.input_type
+class CacheToArgs:
+    def __init__(__self__, *,
+                 ref: pulumi.Input[_builtins.str],
+                 mode: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        A registry build cache export (`--cache-to type=registry,...,image-manifest=true,oci-mediatypes=true`): an OCI image manifest, the layout ECR accepts.
+
+        :param pulumi.Input[_builtins.str] ref: The registry reference the cache is pushed to, with a tag, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:buildcache". Pushed with the image's registry credentials when on the same registry.
+        :param pulumi.Input[_builtins.str] mode: "max" (default): every stage's layers, so a fresh machine skips rebuilding builder stages and dependency installs; "min": only the final image's layers.
+        """
+        pulumi.set(__self__, "ref", ref)
+        if mode is not None:
+            pulumi.set(__self__, "mode", mode)
+
+    @_builtins.property
+    @pulumi.getter
+    def ref(self) -> pulumi.Input[_builtins.str]:
+        """
+        The registry reference the cache is pushed to, with a tag, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:buildcache". Pushed with the image's registry credentials when on the same registry.
+        """
+        return pulumi.get(self, "ref")
+
+    @ref.setter
+    def ref(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "ref", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def mode(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        "max" (default): every stage's layers, so a fresh machine skips rebuilding builder stages and dependency installs; "min": only the final image's layers.
+        """
+        return pulumi.get(self, "mode")
+
+    @mode.setter
+    def mode(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "mode", value)
+
 
 class RegistryAuthArgsDict(TypedDict):
     """

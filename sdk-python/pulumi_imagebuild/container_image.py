@@ -24,6 +24,7 @@ class ContainerImageArgs:
                  context: pulumi.Input[_builtins.str],
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 cache_to: pulumi.Input[Optional['CacheToArgs']] = None,
                  contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
                  dockerfile: pulumi.Input[Optional[_builtins.str]] = None,
@@ -43,7 +44,8 @@ class ContainerImageArgs:
 
         :param pulumi.Input[_builtins.str] context: The build context directory, relative to the Pulumi project directory. Only the files not excluded by .dockerignore (or <Dockerfile>.dockerignore) are hashed and sent.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (ARG values). They enter the context hash. Secret values are refused because build args are recorded in the image history: use secrets instead.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Images whose layers may be reused (BuildKit inline cache). Pushed images carry inline cache metadata, so the previous image of this repository is a good value.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Images or registry caches whose layers may be reused: a pushed image of this repository (it carries BuildKit inline cache), or the `cacheTo` reference another machine exported.
+        :param pulumi.Input['CacheToArgs'] cache_to: Export the build cache to a registry after each build, for other machines (a fresh CI runner) to import by naming the same reference in `cacheFrom`. Needs a daemon whose BuildKit can export caches: Docker Engine 23+ with the containerd image store (Check fails otherwise, naming the engine). Not part of the content hash.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] contexts: Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from them, and image references, enter the context hash.
         :param pulumi.Input[_builtins.bool] delete_on_destroy: Delete the pushed image from the registry when the resource is destroyed, unless a tag other than this resource's still points at it. Defaults to false: pushed images are left in place.
         :param pulumi.Input[_builtins.str] dockerfile: Path of the Dockerfile, relative to the Pulumi project directory. Defaults to Dockerfile inside the context. Its content always enters the hash, also when it lives outside the context.
@@ -64,6 +66,8 @@ class ContainerImageArgs:
             pulumi.set(__self__, "build_args", build_args)
         if cache_from is not None:
             pulumi.set(__self__, "cache_from", cache_from)
+        if cache_to is not None:
+            pulumi.set(__self__, "cache_to", cache_to)
         if contexts is not None:
             pulumi.set(__self__, "contexts", contexts)
         if delete_on_destroy is not None:
@@ -121,13 +125,25 @@ class ContainerImageArgs:
     @pulumi.getter(name="cacheFrom")
     def cache_from(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        Images whose layers may be reused (BuildKit inline cache). Pushed images carry inline cache metadata, so the previous image of this repository is a good value.
+        Images or registry caches whose layers may be reused: a pushed image of this repository (it carries BuildKit inline cache), or the `cacheTo` reference another machine exported.
         """
         return pulumi.get(self, "cache_from")
 
     @cache_from.setter
     def cache_from(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "cache_from", value)
+
+    @_builtins.property
+    @pulumi.getter(name="cacheTo")
+    def cache_to(self) -> pulumi.Input[Optional['CacheToArgs']]:
+        """
+        Export the build cache to a registry after each build, for other machines (a fresh CI runner) to import by naming the same reference in `cacheFrom`. Needs a daemon whose BuildKit can export caches: Docker Engine 23+ with the containerd image store (Check fails otherwise, naming the engine). Not part of the content hash.
+        """
+        return pulumi.get(self, "cache_to")
+
+    @cache_to.setter
+    def cache_to(self, value: pulumi.Input[Optional['CacheToArgs']]):
+        pulumi.set(self, "cache_to", value)
 
     @_builtins.property
     @pulumi.getter
@@ -306,6 +322,7 @@ class ContainerImage(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 cache_to: pulumi.Input[Optional[Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]] = None,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
                  contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -328,7 +345,8 @@ class ContainerImage(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] build_args: Build arguments (ARG values). They enter the context hash. Secret values are refused because build args are recorded in the image history: use secrets instead.
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Images whose layers may be reused (BuildKit inline cache). Pushed images carry inline cache metadata, so the previous image of this repository is a good value.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] cache_from: Images or registry caches whose layers may be reused: a pushed image of this repository (it carries BuildKit inline cache), or the `cacheTo` reference another machine exported.
+        :param pulumi.Input[Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']] cache_to: Export the build cache to a registry after each build, for other machines (a fresh CI runner) to import by naming the same reference in `cacheFrom`. Needs a daemon whose BuildKit can export caches: Docker Engine 23+ with the containerd image store (Check fails otherwise, naming the engine). Not part of the content hash.
         :param pulumi.Input[_builtins.str] context: The build context directory, relative to the Pulumi project directory. Only the files not excluded by .dockerignore (or <Dockerfile>.dockerignore) are hashed and sent.
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] contexts: Named build contexts, as `docker build --build-context NAME=VALUE`: each value is a local directory (its own `.dockerignore` applies; relative to the Pulumi project) or `docker-image://REF`. `FROM NAME`, `COPY --from=NAME` and `RUN --mount=from=NAME` read them. The files a build reads from them, and image references, enter the context hash.
         :param pulumi.Input[_builtins.bool] delete_on_destroy: Delete the pushed image from the registry when the resource is destroyed, unless a tag other than this resource's still points at it. Defaults to false: pushed images are left in place.
@@ -371,6 +389,7 @@ class ContainerImage(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  build_args: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  cache_from: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 cache_to: pulumi.Input[Optional[Union['CacheToArgs', 'CacheToArgsDict', 'outputs.CacheTo']]] = None,
                  context: pulumi.Input[Optional[_builtins.str]] = None,
                  contexts: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  delete_on_destroy: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -397,6 +416,7 @@ class ContainerImage(pulumi.CustomResource):
 
             __props__.__dict__["build_args"] = build_args
             __props__.__dict__["cache_from"] = cache_from
+            __props__.__dict__["cache_to"] = cache_to
             if context is None and not opts.urn:
                 raise TypeError("Missing required property 'context'")
             __props__.__dict__["context"] = context
@@ -451,6 +471,7 @@ class ContainerImage(pulumi.CustomResource):
         __props__.__dict__["build_args"] = None
         __props__.__dict__["build_seconds"] = None
         __props__.__dict__["cache_from"] = None
+        __props__.__dict__["cache_to"] = None
         __props__.__dict__["context"] = None
         __props__.__dict__["context_bytes"] = None
         __props__.__dict__["context_bytes_sent"] = None
@@ -508,9 +529,17 @@ class ContainerImage(pulumi.CustomResource):
     @pulumi.getter(name="cacheFrom")
     def cache_from(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
         """
-        The cache sources.
+        Images or registry caches whose layers may be reused: a pushed image of this repository (it carries BuildKit inline cache), or the `cacheTo` reference another machine exported.
         """
         return pulumi.get(self, "cache_from")
+
+    @_builtins.property
+    @pulumi.getter(name="cacheTo")
+    def cache_to(self) -> pulumi.Output[Optional['outputs.CacheTo']]:
+        """
+        Export the build cache to a registry after each build, for other machines (a fresh CI runner) to import by naming the same reference in `cacheFrom`. Needs a daemon whose BuildKit can export caches: Docker Engine 23+ with the containerd image store (Check fails otherwise, naming the engine). Not part of the content hash.
+        """
+        return pulumi.get(self, "cache_to")
 
     @_builtins.property
     @pulumi.getter

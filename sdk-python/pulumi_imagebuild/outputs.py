@@ -15,10 +15,46 @@ else:
 from . import _utilities
 
 __all__ = [
+    'CacheTo',
     'RegistryAuth',
     'RegistryCredentials',
     'RemoteSecret',
 ]
+
+@pulumi.output_type
+class CacheTo(dict):
+    """
+    A registry build cache export (`--cache-to type=registry,...,image-manifest=true,oci-mediatypes=true`): an OCI image manifest, the layout ECR accepts.
+    """
+    def __init__(__self__, *,
+                 ref: _builtins.str,
+                 mode: Optional[_builtins.str] = None):
+        """
+        A registry build cache export (`--cache-to type=registry,...,image-manifest=true,oci-mediatypes=true`): an OCI image manifest, the layout ECR accepts.
+
+        :param _builtins.str ref: The registry reference the cache is pushed to, with a tag, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:buildcache". Pushed with the image's registry credentials when on the same registry.
+        :param _builtins.str mode: "max" (default): every stage's layers, so a fresh machine skips rebuilding builder stages and dependency installs; "min": only the final image's layers.
+        """
+        pulumi.set(__self__, "ref", ref)
+        if mode is not None:
+            pulumi.set(__self__, "mode", mode)
+
+    @_builtins.property
+    @pulumi.getter
+    def ref(self) -> _builtins.str:
+        """
+        The registry reference the cache is pushed to, with a tag, e.g. "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:buildcache". Pushed with the image's registry credentials when on the same registry.
+        """
+        return pulumi.get(self, "ref")
+
+    @_builtins.property
+    @pulumi.getter
+    def mode(self) -> Optional[_builtins.str]:
+        """
+        "max" (default): every stage's layers, so a fresh machine skips rebuilding builder stages and dependency installs; "min": only the final image's layers.
+        """
+        return pulumi.get(self, "mode")
+
 
 @pulumi.output_type
 class RegistryAuth(dict):

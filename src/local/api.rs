@@ -57,7 +57,37 @@ pub(crate) fn empty() -> RawBody {
 
 /// GET `/version` (unversioned, so it works with any daemon).
 pub(crate) async fn version(addr: &DaemonAddr) -> Result<DaemonVersion, LocalError> {
-    let req = http::Request::get("/version")
+    get_json(addr, "/version", "report its version").await
+}
+
+/// What `/info` says about where images live.
+#[derive(Debug, Clone, Deserialize)]
+struct DaemonInfo {
+    /// Pairs such as `["driver-type", "io.containerd.snapshotter.v1"]`.
+    #[serde(rename = "DriverStatus", default)]
+    driver_status: Option<Vec<Vec<String>>>,
+}
+
+/// True when the daemon keeps images in containerd's store (new installs of Engine 24+ and
+/// Docker Desktop), whose BuildKit can export caches; the classic graph-driver store cannot.
+pub(crate) async fn uses_containerd_store(
+    addr: &DaemonAddr,
+    prefix: &str,
+) -> Result<bool, LocalError> {
+    let info: DaemonInfo = get_json(addr, &format!("{prefix}/info"), "report its info").await?;
+    let status = info.driver_status.unwrap_or_default();
+    Ok(status
+        .iter()
+        .any(|pair| pair.iter().any(|v| v == "io.containerd.snapshotter.v1")))
+}
+
+/// GET `path` and read its JSON answer; `what` names the call in errors.
+async fn get_json<T: serde::de::DeserializeOwned>(
+    addr: &DaemonAddr,
+    path: &str,
+    what: &str,
+) -> Result<T, LocalError> {
+    let req = http::Request::get(path)
         .header("Host", "docker")
         .body(empty())
         .map_err(|e| LocalError::Invalid(e.to_string()))?;
@@ -66,7 +96,7 @@ pub(crate) async fn version(addr: &DaemonAddr) -> Result<DaemonVersion, LocalErr
         let s = resp.status();
         return Err(LocalError::Daemon {
             host: addr.display.clone(),
-            what: "report its version".into(),
+            what: what.into(),
             detail: format!("HTTP {s}: {}", body_text(resp).await),
         });
     }
@@ -78,7 +108,7 @@ pub(crate) async fn version(addr: &DaemonAddr) -> Result<DaemonVersion, LocalErr
         .to_bytes();
     serde_json::from_slice(&bytes).map_err(|e| LocalError::Daemon {
         host: addr.display.clone(),
-        what: "report its version".into(),
+        what: what.into(),
         detail: format!("unreadable answer: {e}"),
     })
 }

@@ -8,6 +8,7 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 
 use super::builder::BuildRequest;
 use super::syncdirs::NamedDir;
+use super::CacheTo;
 
 /// The Dockerfile frontend built into BuildKit.
 const FRONTEND: &str = "dockerfile.v0";
@@ -68,14 +69,16 @@ pub(crate) fn solve_request(
 ) -> SolveRequest {
     let exporter_attrs: HashMap<String, String> =
         HashMap::from([("name".to_string(), req.tag.to_string())]);
-    let exports = if req.inline_cache {
-        vec![CacheOptionsEntry {
+    let mut exports = Vec::new();
+    if req.inline_cache {
+        exports.push(CacheOptionsEntry {
             r#type: "inline".into(),
             attrs: HashMap::new(),
-        }]
-    } else {
-        Vec::new()
-    };
+        });
+    }
+    if let Some(cache_to) = &req.spec.cache_to {
+        exports.push(registry_cache_export(cache_to));
+    }
     SolveRequest {
         r#ref: build_ref.to_string(),
         session: session_id.to_string(),
@@ -93,6 +96,21 @@ pub(crate) fn solve_request(
             ..CacheOptions::default()
         }),
         ..SolveRequest::default()
+    }
+}
+
+/// The registry cache export: an OCI image manifest (`image-manifest=true`, OCI media types),
+/// the layout ECR accepts, where BuildKit's default is an index.
+fn registry_cache_export(cache_to: &CacheTo) -> CacheOptionsEntry {
+    let attrs = [
+        ("ref", cache_to.reference_text()),
+        ("mode", cache_to.mode.as_str().to_string()),
+        ("image-manifest", "true".to_string()),
+        ("oci-mediatypes", "true".to_string()),
+    ];
+    CacheOptionsEntry {
+        r#type: "registry".into(),
+        attrs: attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     }
 }
 
@@ -127,6 +145,7 @@ mod tests {
             labels: BTreeMap::from([("team".into(), "x".into())]),
             no_cache: true,
             cache_from: vec!["r/a:1".into(), "r/b:2".into()],
+            cache_to: None,
             secrets: BTreeMap::from([("tok".into(), "s3cr3t".into())]),
             ssh: vec![],
             dockerfile_text: None,

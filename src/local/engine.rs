@@ -266,7 +266,8 @@ impl LocalEngine {
         }))
     }
 
-    /// Credentials BuildKit may ask for: the target registry's, and each cache-from registry's.
+    /// Credentials BuildKit may ask for: the target registry's, each cache-from registry's and
+    /// the cache-to registry's.
     pub(super) async fn build_credentials(
         &self,
         spec: &PublishSpec,
@@ -284,8 +285,19 @@ impl LocalEngine {
             explicit: None,
             ..spec.registry.clone()
         });
-        for reference in &spec.build.cache_from {
-            let host = reference_host(reference);
+        let cache_to = spec
+            .build
+            .cache_to
+            .iter()
+            .map(|c| c.reference.registry.clone());
+        let hosts: Vec<String> = spec
+            .build
+            .cache_from
+            .iter()
+            .map(|r| reference_host(r))
+            .chain(cache_to)
+            .collect();
+        for host in hosts {
             if out.contains_key(&host) {
                 continue;
             }

@@ -119,6 +119,9 @@ impl LocalEngine {
         if spec.build.has_named_contexts() {
             self.check_named_contexts(addr, &version)?;
         }
+        if spec.build.cache_to.is_some() {
+            self.check_cache_export(addr, &version).await?;
+        }
         let creds = self.build_credentials(spec, registry).await;
         let redactor = Redactor::new(spec.build.secrets.values());
         let mut tracker = Tracker::new(redactor.clone());
@@ -133,7 +136,7 @@ impl LocalEngine {
             progress,
             cancel,
         };
-        let (built_id, transfer_log) = if spec.build.has_named_contexts() {
+        let (built_id, transfer_log) = if spec.build.needs_control_api() {
             self.build_via_control(spec, attempt, &mut tracker).await?
         } else {
             self.build_via_endpoint(spec, attempt, &mut tracker).await?

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::api::DaemonVersion;
+use super::api::{self, DaemonVersion};
 use super::daemon::DaemonAddr;
 use super::engine::{force_classic, LocalEngine};
 use super::engine_build::{context_for, platform_error, Attempt, Outcome};
@@ -68,6 +68,38 @@ impl LocalEngine {
                     ""
                 }
             )));
+        }
+        Ok(())
+    }
+
+    /// Check's question for `cacheTo`: `Ok(true)` the daemon can export a registry cache, `Err`
+    /// (naming the engine) a definite no, `Ok(false)` unknown (the daemon did not answer).
+    pub async fn cache_export_supported(&self) -> Result<bool, LocalError> {
+        let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
+        let Ok(version) = self.daemon_version(&addr).await else {
+            return Ok(false);
+        };
+        self.check_cache_export(&addr, &version).await?;
+        Ok(true)
+    }
+
+    /// A registry cache export needs the Control API and the containerd image store (the
+    /// classic store's BuildKit exports inline cache only).
+    pub(super) async fn check_cache_export(
+        &self,
+        addr: &DaemonAddr,
+        version: &DaemonVersion,
+    ) -> Result<(), LocalError> {
+        let refused = |store: &str| LocalError::CacheExportUnsupported {
+            host: addr.display.clone(),
+            engine: version.version.clone(),
+            store: store.to_string(),
+        };
+        if !version.has_named_contexts() || force_classic() {
+            return Err(refused(""));
+        }
+        if !api::uses_containerd_store(addr, &version.prefix()).await? {
+            return Err(refused(" with the classic image store"));
         }
         Ok(())
     }

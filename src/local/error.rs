@@ -114,6 +114,23 @@ pub enum LocalError {
         /// Its API version.
         api: String,
     },
+    /// The build exports a registry cache, which the daemon's BuildKit cannot.
+    #[error(
+        "`cacheTo` (a registry build cache) needs a daemon whose BuildKit can export caches: \
+         Docker Engine 23 or later with the containerd image store, but the Docker daemon at \
+         {host} runs Engine {engine}{store}; enable the containerd image store \
+         (\"features\": {{\"containerd-snapshotter\": true}} in daemon.json), point the \
+         provider's `dockerHost` at such a daemon, or drop `cacheTo` (pushed images still carry \
+         inline cache for `cacheFrom`)"
+    )]
+    CacheExportUnsupported {
+        /// The daemon address.
+        host: String,
+        /// The engine release it reports.
+        engine: String,
+        /// Why, beyond the version: e.g. " with the classic image store".
+        store: String,
+    },
     /// The caller cancelled; the build was stopped on the daemon.
     #[error("build cancelled")]
     Cancelled,

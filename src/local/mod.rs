@@ -55,7 +55,8 @@ pub use error::LocalError;
 pub use image::{local_image, LocalImage};
 pub use limiter::{Limiter, Permit};
 pub use types::{
-    BuildSpec, LocalConfig, ProgressEvent, PublishSpec, Published, SshSpec, TransferRequest,
+    BuildSpec, CacheMode, CacheTo, LocalConfig, ProgressEvent, PublishSpec, Published, SshSpec,
+    TransferRequest,
 };
 
 /// Test hook: pushes the existing local image `name:tag` with `creds`, bypassing the registry

@@ -43,8 +43,11 @@ pub struct BuildSpec {
     pub labels: BTreeMap<String, String>,
     /// Ignore the build cache (also gives fresh cache mounts).
     pub no_cache: bool,
-    /// Images whose layers may serve as cache (`--cache-from`).
+    /// Images whose layers may serve as cache (`--cache-from`): pushed images with inline cache,
+    /// or registry caches that `cache_to` exported.
     pub cache_from: Vec<String>,
+    /// Export the build cache to a registry (`--cache-to type=registry`).
+    pub cache_to: Option<CacheTo>,
     /// BuildKit secrets, id -> value; never logged, never a build arg.
     pub secrets: BTreeMap<String, String>,
     /// SSH agents forwarded to the build, like `docker build --ssh`.
@@ -59,10 +62,54 @@ pub struct BuildSpec {
 }
 
 impl BuildSpec {
-    /// True when the build reads named contexts (local directories or images): such builds go
-    /// through BuildKit's Control API, since `/build` cannot pass them.
+    /// True when the build reads named contexts (local directories or images).
     pub fn has_named_contexts(&self) -> bool {
         !self.snapshot.named.is_empty() || !self.image_contexts.is_empty()
+    }
+
+    /// True when the build must go through BuildKit's Control API: `/build` can pass neither
+    /// named contexts nor a cache export.
+    pub fn needs_control_api(&self) -> bool {
+        self.has_named_contexts() || self.cache_to.is_some()
+    }
+}
+
+/// A registry cache export, like `--cache-to type=registry,ref=REF,mode=MODE,image-manifest=true,
+/// oci-mediatypes=true` (an OCI image manifest, which ECR accepts, rather than an index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheTo {
+    /// Where the cache goes, `registry/repository:tag`.
+    pub reference: ImageName,
+    /// The tag of `reference`.
+    pub tag: String,
+    /// Which layers are exported.
+    pub mode: CacheMode,
+}
+
+impl CacheTo {
+    /// `registry/repository:tag`.
+    pub fn reference_text(&self) -> String {
+        self.reference.with_tag(&self.tag)
+    }
+}
+
+/// Which layers a cache export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Only the final image's layers.
+    Min,
+    /// Every intermediate layer too (all stages): what a CI runner needs to skip rebuilding
+    /// a builder stage.
+    Max,
+}
+
+impl CacheMode {
+    /// BuildKit's attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Min => "min",
+            CacheMode::Max => "max",
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 pub const TOKEN: &str = "imagebuild:index:ContainerImage";
 
 /// Every input property (schema `inputProperties`).
-pub const INPUT_NAMES: [&str; 17] = [
+pub const INPUT_NAMES: [&str; 18] = [
     "context",
     "dockerfile",
     "dockerfileInline",
@@ -34,6 +34,7 @@ pub const INPUT_NAMES: [&str; 17] = [
     "secrets",
     "ssh",
     "cacheFrom",
+    "cacheTo",
     "noCache",
     "repository",
     "registryAuth",
@@ -68,6 +69,7 @@ pub struct ImageInputs {
     secrets: BTreeMap<String, String>,
     ssh: Vec<crate::local::SshSpec>,
     cache_from: Vec<String>,
+    cache_to: Option<crate::local::CacheTo>,
     no_cache: bool,
     repository: Option<String>,
     registry_auth: Option<BasicCredentials>,
@@ -81,6 +83,7 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
     let secrets = r.string_map("secrets");
     let ssh = super::ssh_input::read_ssh(r);
     let cache_from = r.string_list("cacheFrom");
+    let cache_to = super::cache_input::read_cache_to(r);
     let no_cache = r.bool("noCache");
     let repository = r.string("repository");
     let registry_auth = image_args::read_registry_auth(r);
@@ -114,6 +117,7 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
         secrets: secrets.or_default_known(BTreeMap::new())?,
         ssh: ssh?,
         cache_from: cache_from.or_default_known(Vec::new())?,
+        cache_to: cache_to?,
         no_cache: no_cache.or_default_known(false)?,
         repository: match repository {
             Field::Known(r) => Some(r),
@@ -134,6 +138,7 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
         ("push", Value::Bool(true)),
         ("deleteOnDestroy", Value::Bool(false)),
     ];
+    let wants_cache_export = image.as_ref().is_some_and(|i| i.cache_to.is_some());
     let build = image.map(|i| i.build);
     let mut result = finish_check(
         services,
@@ -149,7 +154,20 @@ pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
             .failures
             .extend(named_contexts_failure(services, news, &build).await);
     }
+    if wants_cache_export && result.failures.is_empty() {
+        result.failures.extend(cache_export_failure(services).await);
+    }
     result
+}
+
+/// A daemon that cannot export a registry cache fails Check, naming `cacheTo` and the engine;
+/// a daemon that does not answer leaves it to the build.
+async fn cache_export_failure(services: &Services) -> Option<Failure> {
+    let refused = services.local().cache_export_supported().await.err()?;
+    Some(Failure {
+        property: "cacheTo".into(),
+        reason: refused.to_string(),
+    })
 }
 
 /// A daemon that cannot build named contexts fails Check (naming `contexts` and the engine)
@@ -309,6 +327,7 @@ async fn publish(
             labels: image.build.labels.clone(),
             no_cache: image.no_cache,
             cache_from: image.cache_from.clone(),
+            cache_to: image.cache_to.clone(),
             secrets: image.secrets.clone(),
             ssh: image.ssh.clone(),
             dockerfile_text: plan.build_dockerfile.clone(),

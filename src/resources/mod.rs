@@ -2,6 +2,7 @@
 //!
 //! Resources work on [`PropertyMap`]s and report through [`Reporter`]; they never see gRPC.
 
+pub mod cache_input;
 pub mod container_image;
 pub mod diff;
 pub mod fast_container_image;

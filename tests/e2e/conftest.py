@@ -20,7 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "target" / "debug"
 VENV = REPO / ".venv"
 EXAMPLE_APP = REPO / "examples" / "app"
-BASE_IMAGES = ("imagebuild-base/busybox:latest", "imagebuild-base/python:3.11")
+BASE_IMAGES = (
+    "imagebuild-base/busybox:latest",
+    "imagebuild-base/python:3.11",
+    "imagebuild-base/python-arm64:3.11",
+)
+ENGINE_20_10 = "unix:///var/run/docker.sock"
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -77,6 +82,15 @@ class Registry:
         with self._request("DELETE", f"{repo}/manifests/{digest}"):
             pass
 
+    def single_image_config(self, repo: str, reference: str) -> dict:
+        """The image config of repo:reference, asserting it is one image manifest, never an index."""
+        with self._request("GET", f"{repo}/manifests/{reference}", MANIFEST_TYPES) as r:
+            manifest = json.load(r)
+        media = manifest.get("mediaType", "")
+        assert media.endswith(("image.manifest.v1+json", "manifest.v2+json")), manifest
+        with self._request("GET", f"{repo}/blobs/{manifest['config']['digest']}") as r:
+            return json.load(r)
+
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
@@ -108,6 +122,28 @@ def tools_ready():
     for image in BASE_IMAGES:
         if docker("image", "inspect", "-f", "{{.Id}}", image, check=False).returncode != 0:
             pytest.fail(f"base image {image} is missing on {host}: run scripts/make-base-images.sh --host {host}")
+
+
+def engine29_host() -> str:
+    """Engine 29's address, after checking it answers as Engine 29 (fails the test otherwise)."""
+    host = os.environ.get("IMAGEBUILD_TEST_DOCKER29_HOST")
+    if not host:
+        pytest.fail("IMAGEBUILD_TEST_DOCKER29_HOST is not set: run through `make test` (scripts/env.sh)")
+    probe = subprocess.run(["docker", "-H", host, "version", "-f", "{{.Server.Version}}"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0 or not probe.stdout.startswith("29."):
+        pytest.fail(f"Engine 29 is not answering at {host}: {probe.stderr.strip() or probe.stdout}")
+    for image in BASE_IMAGES:
+        if docker("-H", host, "image", "inspect", "-f", "{{.Id}}", image, check=False).returncode != 0:
+            pytest.fail(f"base image {image} is missing on {host}: run scripts/make-base-images.sh --host {host}")
+    return host
+
+
+@pytest.fixture(params=["engine20", "engine29"])
+def engine_host(request) -> str:
+    """Runs a test once per engine: Engine 20.10 (classic store) and Engine 29 (containerd store);
+    the value goes to the provider's `imagebuild:dockerHost`."""
+    return ENGINE_20_10 if request.param == "engine20" else engine29_host()
 
 
 def docker_host() -> str:

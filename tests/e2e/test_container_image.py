@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import Project, Registry, docker, json_events
+from conftest import ENGINE_20_10, Project, Registry, docker, engine29_host, json_events
 
 PROGRAMS = Path(__file__).parent / "programs"
 SERVICES = ["orders", "payments", "notifications"]
@@ -44,8 +44,9 @@ def build_windows(events: list[dict]) -> dict[str, tuple[float, float]]:
     return {k: (min(v), max(v)) for k, v in windows.items()}
 
 
-def test_lifecycle(project_factory, registry: Registry, unique: str):
-    p = images_project(project_factory, registry, unique, deleteOnDestroy="true")
+def test_lifecycle(project_factory, registry: Registry, unique: str, engine_host: str):
+    p = images_project(project_factory, registry, unique, deleteOnDestroy="true",
+                       **{"imagebuild:dockerHost": engine_host})
     prefix = f"e2e-{unique}"
 
     # Preview on a new stack plans three creates and builds nothing.
@@ -184,6 +185,18 @@ def test_bad_inputs_name_the_property(project_factory, registry: Registry):
     )
     assert "tcp://127.0.0.1:1" in out and "Docker" in out
 
+    out = run_bad(project_factory, "cachemode",
+                  'context="app", dockerfile="app/services/orders/Dockerfile", '
+                  'cache_to=ib.CacheToArgs(ref="127.0.0.1:5000/x/app:cache", mode="all")')
+    assert "cacheTo.mode" in out and "`all` is not a cache mode" in out
+
+    # Engine 20.10's BuildKit cannot export a registry cache: Check says so before any build.
+    out = run_bad(project_factory, "cache20",
+                  'context="app", dockerfile="app/services/orders/Dockerfile", '
+                  'cache_to=ib.CacheToArgs(ref="127.0.0.1:5000/x/app:cache")',
+                  config={"imagebuild:dockerHost": ENGINE_20_10})
+    assert "cacheTo" in out and "Engine 20.10" in out and "containerd image store" in out
+
 
 def test_wrong_registry_password_names_the_registry(project_factory, registry: Registry, unique: str):
     wrong = f"wrong-{unique}-pw"
@@ -302,3 +315,43 @@ def test_refresh_keeps_state_when_the_registry_is_unreachable(project_factory, r
     assert "kept in state" in proc.stdout, proc.stdout[-3000:]
     names = [r["urn"].rsplit("::", 1)[-1] for r in p.resources()]
     assert names == ["notifications"], "an unreachable registry dropped the resource from state"
+
+
+CACHE_PROGRAM = """
+import pulumi
+import pulumi_imagebuild as ib
+
+cfg = pulumi.Config()
+image = ib.ContainerImage(
+    "cached",
+    context="app",
+    dockerfile="app/services/orders/Dockerfile",
+    repository=cfg.require("repo"),
+    cache_to=ib.CacheToArgs(ref=cfg.require("cacheRef")),
+    registry_auth=ib.RegistryCredentialsArgs(
+        username=cfg.require("registryUser"),
+        password=cfg.require_secret("registryPassword"),
+    ),
+)
+pulumi.export("digest", image.digest)
+"""
+
+
+def test_cache_to_exports_an_oci_cache_on_engine_29(project_factory, registry: Registry, unique: str):
+    p = project_factory(CACHE_PROGRAM)
+    p.init(
+        config={
+            "repo": f"{registry.address}/cacheto-{unique}/orders",
+            "cacheRef": f"{registry.address}/cacheto-{unique}/orders:buildcache",
+            "registryUser": registry.username,
+            "imagebuild:dockerHost": engine29_host(),
+        },
+        secrets={"registryPassword": registry.password},
+    )
+    p.up()
+    with registry._request("GET", f"cacheto-{unique}/orders/manifests/buildcache",
+                           "application/vnd.oci.image.manifest.v1+json") as r:
+        manifest = json.load(r)
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json", manifest
+    assert manifest["config"]["mediaType"] == "application/vnd.buildkit.cacheconfig.v0", manifest
+    assert p.outputs()["digest"].startswith("sha256:")

@@ -6,13 +6,10 @@ images that read the edited file. On Engine 20.10 (BuildKit 0.8) preview fails i
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from conftest import Project, Registry
+from conftest import Project, Registry, engine29_host
 
 PROGRAMS = Path(__file__).parent / "programs"
 TOKEN = "imagebuild:index:ContainerImage"
@@ -24,17 +21,6 @@ COPY --from=pkg src/ /opt/pkg/
 RUN --mount=from=pkg,source=setup.cfg,target=/tmp/setup.cfg cp /tmp/setup.cfg /opt/setup.cfg
 COPY handler.py /var/task/
 """
-
-
-def engine29() -> str:
-    host = os.environ.get("IMAGEBUILD_TEST_DOCKER29_HOST")
-    if not host:
-        pytest.fail("IMAGEBUILD_TEST_DOCKER29_HOST is not set: run through `make test` (scripts/env.sh)")
-    probe = subprocess.run(["docker", "-H", host, "version", "-f", "{{.Server.Version}}"],
-                           capture_output=True, text=True)
-    if probe.returncode != 0 or not probe.stdout.startswith("29."):
-        pytest.fail(f"Engine 29 is not answering at {host}: {probe.stderr.strip() or probe.stdout}")
-    return host
 
 
 def write(path: Path, text: str) -> None:
@@ -84,7 +70,7 @@ def image_files(host: str, ref: str) -> list[str]:
 
 
 def test_named_contexts_build_and_rebuild_exactly_what_reads_them(project_factory, registry, unique):
-    host = engine29()
+    host = engine29_host()
     p = project(project_factory, registry, unique, host)
     p.up()
     out = p.outputs()

@@ -14,6 +14,10 @@ use imagebuild::local::{
 use imagebuild::registry::{BasicCredentials, ImageName, RegistryConfig};
 use tokio_util::sync::CancellationToken;
 
+mod engines;
+#[allow(unused_imports)] // not every suite names a daemon
+pub use engines::*;
+
 pub const BUSYBOX: &str = "imagebuild-base/busybox:latest";
 /// The local Python base image (scripts/make-base-images.sh).
 pub const PYTHON: &str = "imagebuild-base/python:3.11";
@@ -129,6 +133,7 @@ pub fn build_spec(snap: ContextSnapshot) -> BuildSpec {
         labels: BTreeMap::new(),
         no_cache: false,
         cache_from: vec![],
+        cache_to: None,
         secrets: BTreeMap::new(),
         ssh: vec![],
         dockerfile_text: None,
