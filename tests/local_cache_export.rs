@@ -25,7 +25,12 @@ fn cache_to(repo: &imagebuild::registry::ImageName) -> CacheTo {
 fn cache_records(host: &str) -> Vec<serde_json::Value> {
     let sock = host.strip_prefix("unix://").unwrap();
     let out = std::process::Command::new("curl")
-        .args(["-sf", "--unix-socket", sock, "http://docker/system/df?type=build-cache"])
+        .args([
+            "-sf",
+            "--unix-socket",
+            sock,
+            "http://docker/system/df?type=build-cache",
+        ])
         .output()
         .expect("run curl");
     assert!(out.status.success(), "GET /system/df on {host} failed");
@@ -50,7 +55,11 @@ fn records_of(host: &str, marker: &str) -> Vec<String> {
     };
     let mut ids: Vec<String> = records
         .iter()
-        .filter(|r| r["Description"].as_str().is_some_and(|d| d.contains(marker)))
+        .filter(|r| {
+            r["Description"]
+                .as_str()
+                .is_some_and(|d| d.contains(marker))
+        })
         .map(|r| r["ID"].as_str().unwrap().to_string())
         .collect();
     loop {
@@ -74,10 +83,16 @@ fn forget_steps(host: &str, marker: &str) {
     assert!(!ids.is_empty(), "no cache record names {marker}");
     // One id per prune (the daemon takes one value per filter), the steps built on it first.
     for id in ids.iter().rev() {
-        docker_on(host, &["builder", "prune", "-af", "--filter", &format!("id={id}")]);
+        docker_on(
+            host,
+            &["builder", "prune", "-af", "--filter", &format!("id={id}")],
+        );
     }
     let left = records_of(host, marker);
-    assert!(left.is_empty(), "the daemon kept its cache of the step: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the daemon kept its cache of the step: {left:?}"
+    );
 }
 
 fn step_cached(events: &[(std::time::Instant, ProgressEvent)], prefix: &str) -> Option<bool> {
@@ -135,14 +150,25 @@ async fn engine_20_10_refuses_cache_to_naming_the_engine() {
     let eng = engine_on(&host);
     let (r, _) = publish(&eng, spec, CancellationToken::new()).await;
     let e = r.expect_err("Engine 20.10 cannot export a registry cache");
-    assert!(matches!(e, LocalError::CacheExportUnsupported { .. }), "{e:?}");
+    assert!(
+        matches!(e, LocalError::CacheExportUnsupported { .. }),
+        "{e:?}"
+    );
     let msg = e.to_string();
-    for part in ["`cacheTo`", "Engine 20.10", "containerd image store", "dockerHost"] {
+    for part in [
+        "`cacheTo`",
+        "Engine 20.10",
+        "containerd image store",
+        "dockerHost",
+    ] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
     assert_eq!(eng.builds_started(), 0, "a build was sent to the daemon");
     let asked = eng.cache_export_supported().await;
-    assert!(matches!(asked, Err(LocalError::CacheExportUnsupported { .. })), "{asked:?}");
+    assert!(
+        matches!(asked, Err(LocalError::CacheExportUnsupported { .. })),
+        "{asked:?}"
+    );
     let e29 = engine_on(&engine29_host()).cache_export_supported().await;
     assert!(matches!(e29, Ok(true)), "{e29:?}");
 }
