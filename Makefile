@@ -5,7 +5,7 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: setup build lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo bench-slots clean-state
+.PHONY: setup build lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo bench-slots bench-cache clean-state
 
 setup:
 	scripts/setup.sh
@@ -55,6 +55,7 @@ bench: setup
 	$(ENV) && cargo build --bins && tests/codebuild_double/start.sh && python tests/e2e/bench_fast_wait.py
 	$(ENV) && python benches/monorepo/bench.py
 	$(ENV) && python benches/monorepo/slots.py
+	$(ENV) && python benches/monorepo/cache.py
 
 # The monorepo workload: pulumi up vs a sequential and a parallel docker build loop (benches/monorepo/README.md).
 bench-monorepo: setup build
@@ -63,6 +64,10 @@ bench-monorepo: setup build
 # Which default number of build slots serves that workload (benches/monorepo/slots.py).
 bench-slots: setup build
 	$(ENV) && python benches/monorepo/slots.py
+
+# A fresh CI runner after a shared package changed, with and without `cacheTo` (Engine 29).
+bench-cache: setup build
+	$(ENV) && python benches/monorepo/cache.py
 
 clean-state:
 	rm -rf tests/.state examples/.pulumi-state

@@ -4,11 +4,11 @@
 // tonic::Status is large by design and every RPC returns it; boxing would only add noise.
 #![allow(clippy::result_large_err)]
 
-use crate::config::ProviderConfig;
+use crate::config::{ProviderConfig, CONFIG_NAMES};
 use crate::engine_log::EngineLog;
 use crate::proto::resource_provider_server::ResourceProvider;
 use crate::proto::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
-use crate::resources::diff::{Changes, DiffKind, DiffResult};
+use crate::resources::diff::{diff_properties, Changes, DiffKind, DiffResult};
 use crate::resources::{
     container_image, fast_container_image, Call, CheckResult, Created, ResourceError, Services,
 };
@@ -241,12 +241,20 @@ impl ResourceProvider for Provider {
         })))
     }
 
-    async fn diff_config(&self, _: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
-        // No configuration change makes existing images unmanageable: never replace the provider.
-        Ok(Response::new(rpc::DiffResponse {
-            changes: DiffChanges::DiffNone as i32,
-            ..Default::default()
-        }))
+    async fn diff_config(&self, req: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
+        let req = req.into_inner();
+        let old_inputs = from_struct(req.old_inputs.as_ref());
+        let olds = if old_inputs.is_empty() {
+            from_struct(req.olds.as_ref())
+        } else {
+            old_inputs
+        };
+        let news = from_struct(req.news.as_ref());
+        // A changed key is an update, so the engine configures this run's provider with the new
+        // values (a "no change" answer left the first `up` after a change on the old ones).
+        // Nothing replaces the provider: that would replace every image it manages.
+        let result = diff_properties(&olds, &news, &CONFIG_NAMES, &[]);
+        Ok(Response::new(diff_response(result)))
     }
 
     async fn configure(&self, req: Request<rpc::ConfigureRequest>) -> Rpc<rpc::ConfigureResponse> {

@@ -9,7 +9,12 @@ cfg = pulumi.Config()
 root = cfg.require("monorepoRoot")
 prefix = cfg.require("repoPrefix")
 
+# Optional registry build cache: each image exports its cache to CACHE/<service>:buildcache and
+# reads it back (what a CI fleet shares).
+cache_prefix = cfg.get("cachePrefix")
+
 for service in json.loads(cfg.require("services")):
+    cache = f"{cache_prefix}/{service}:buildcache" if cache_prefix else None
     image = ib.ContainerImage(
         service,
         context=root,
@@ -21,5 +26,7 @@ for service in json.loads(cfg.require("services")):
         ),
         build_args={"BENCH_SALT": cfg.require("salt")},
         tags=["latest"],
+        cache_to=ib.CacheToArgs(ref=cache) if cache else None,
+        cache_from=[cache] if cache else None,
     )
     pulumi.export(f"{service}_uri", image.image_uri)

@@ -355,3 +355,39 @@ def test_cache_to_exports_an_oci_cache_on_engine_29(project_factory, registry: R
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json", manifest
     assert manifest["config"]["mediaType"] == "application/vnd.buildkit.cacheconfig.v0", manifest
     assert p.outputs()["digest"].startswith("sha256:")
+
+
+def test_a_changed_provider_config_applies_to_the_first_up(project_factory, registry: Registry, unique: str):
+    """`imagebuild:dockerHost` set, then removed: each first `up` after the change builds on the
+    newly configured daemon (DiffConfig reports the change, so the engine reconfigures the
+    provider instead of reusing the old configuration), and no image is replaced."""
+    e29 = engine29_host()
+    p = images_project(project_factory, registry, unique, services='["orders"]')
+    p.up()
+    first = p.outputs()
+    handler = p.dir / "app/services/orders/handler.py"
+
+    def edit_and_up(marker: str) -> dict:
+        handler.write_text(handler.read_text() + f"\n# {marker}\n")
+        up = p.up("--json")
+        ops = [(s["op"], s["urn"].rsplit("::", 1)[-1]) for s in _step_events(up.stdout)]
+        assert ("replace", "orders") not in ops and ("create-replacement", "orders") not in ops, ops
+        return p.outputs()
+
+    p.run("config", "set", "imagebuild:dockerHost", e29)
+    on29 = edit_and_up(f"engine29-{unique}")
+    assert on29["orders_hash"] != first["orders_hash"]
+    built_on = docker("-H", e29, "image", "inspect", "-f", "{{.Id}}", on29["orders_uri"], check=False)
+    assert built_on.returncode == 0, f"the first up after setting dockerHost did not build on Engine 29: {built_on.stderr}"
+
+    p.run("config", "rm", "imagebuild:dockerHost")
+    back = edit_and_up(f"engine20-{unique}")
+    built_on = docker("-H", ENGINE_20_10, "image", "inspect", "-f", "{{.Id}}", back["orders_uri"], check=False)
+    assert built_on.returncode == 0, f"the first up after removing dockerHost did not build on Engine 20.10: {built_on.stderr}"
+    missing = docker("-H", e29, "image", "inspect", back["orders_uri"], check=False)
+    assert missing.returncode != 0, "built on Engine 29 although dockerHost was removed"
+    docker("-H", e29, "rmi", "-f", on29["orders_uri"], check=False)
+
+
+def _step_events(stdout: str) -> list[dict]:
+    return [e["resOutputsEvent"]["metadata"] for e in json_events(stdout) if e.get("resOutputsEvent")]
