@@ -205,4 +205,41 @@ mod tests {
         assert_eq!(cache.exports.len(), 1);
         assert_eq!(cache.exports[0].r#type, "inline");
     }
+
+    #[test]
+    fn cache_to_adds_an_oci_registry_cache_export() {
+        let mut spec = spec();
+        spec.cache_to = Some(CacheTo {
+            reference: crate::registry::ImageName::parse("reg.example/app").unwrap(),
+            tag: "buildcache".into(),
+            mode: crate::local::CacheMode::Max,
+        });
+        let addr = DaemonAddr::resolve(Some("unix:///x.sock")).unwrap();
+        let req = BuildRequest {
+            addr: &addr,
+            api_prefix: "/v1.56",
+            buildkit: true,
+            spec: &spec,
+            tag: "reg/app:abc",
+            dockerfile: "Dockerfile",
+            files: None,
+            creds: Arc::default(),
+            inline_cache: false,
+        };
+        let exports = solve_request(&req, &[], "ref1", "sess1")
+            .cache
+            .unwrap()
+            .exports;
+        assert_eq!(exports.len(), 1, "{exports:?}");
+        assert_eq!(exports[0].r#type, "registry");
+        let want = [
+            ("ref", "reg.example/app:buildcache"),
+            ("mode", "max"),
+            ("image-manifest", "true"),
+            ("oci-mediatypes", "true"),
+        ];
+        for (k, v) in want {
+            assert_eq!(exports[0].attrs.get(k).map(String::as_str), Some(v), "{k}");
+        }
+    }
 }
