@@ -25,7 +25,7 @@ rust-test: build
 # and the base-image pins against the second daemon, Docker Engine 29 (containerd image store,
 # BuildKit v0.33), with the same assertions as on Engine 20.10: part of `make test`.
 rust-test-engine29: build
-	$(ENV) && DOCKER_HOST="$$IMAGEBUILD_TEST_DOCKER29_HOST" IMAGEBUILD_READS_ORACLE_CASES=150 \
+	$(ENV) && DOCKER_HOST="$$IMAGEBUILD_TEST_DOCKER29_HOST" IMAGEBUILD_READS_ORACLE_CASES=300 \
 	  cargo test --no-fail-fast --test 'local_*' --test plan_buildkit_oracle --test plan_base_pins \
 	  -- --test-threads=2
 
