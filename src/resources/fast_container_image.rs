@@ -665,8 +665,15 @@ pub async fn read(
         outputs.insert("queuedSeconds".into(), status.queued_seconds.into());
         outputs.insert("buildSeconds".into(), status.build_seconds.into());
         if let (Some(digest), Some(repo)) = (&status.digest, text(&outputs, "repository")) {
-            outputs.insert("digest".into(), digest.clone().into());
-            outputs.insert("imageUri".into(), format!("{repo}@{digest}").into());
+            // The stored inputs travel with the outputs: what derives from a secret one stays
+            // secret, as at create.
+            let secret = derived_outputs_secret(&outputs);
+            let uri = Value::from(format!("{repo}@{digest}")).secret_if(secret);
+            outputs.insert(
+                "digest".into(),
+                Value::from(digest.clone()).secret_if(secret),
+            );
+            outputs.insert("imageUri".into(), uri);
         }
     }
     let present = pushed_image::still_in_registry(services, &outputs).await?;

@@ -115,9 +115,15 @@ def test_cold_up_then_nothing_then_adopt(project_factory, registry: Registry, aw
     assert len(start_build_requests(aws)) == builds, "adoption started a build"
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in state
+
+
 def test_wait_false_returns_before_the_build_ends(project_factory, registry: Registry, aws, unique: str):
+    """With a secret Dockerfile, so the refresh that fills in the digest must keep what derives
+    from it secret."""
     dockerfile = f"FROM {BASE}\nCOPY . /app/\nRUN sleep 12\n"
-    p = fast_project(project_factory, registry, aws, unique, dockerfile, wait="false")
+    p = fast_project(project_factory, registry, aws, unique, dockerfile, wait="false",
+                     secretDockerfile="true")
     p.up()
     out = p.outputs()
     assert out["build_status"] == "IN_PROGRESS"
@@ -135,8 +141,14 @@ def test_wait_false_returns_before_the_build_ends(project_factory, registry: Reg
         assert time.time() < deadline, "the build never finished"
         time.sleep(3)
     assert state["buildStatus"] == "SUCCEEDED"
-    served = registry.digest(f"e2e-{unique}/fast", state["contextHash"])
-    assert state["digest"] == served and state["imageUri"].endswith(f"@{served}")
+    for name in ("digest", "imageUri", "contextHash"):
+        assert isinstance(state[name], dict) and SECRET_SIG in state[name], f"{name} not secret: {state[name]}"
+    shown = json.loads(p.run("stack", "export", "--show-secrets").stdout)["deployment"]["resources"]
+    state = next(r["outputs"] for r in shown if r["type"] == TOKEN)
+    served = registry.digest(f"e2e-{unique}/fast", json.loads(state["contextHash"]["plaintext"]))
+    assert served is not None
+    assert json.loads(state["digest"]["plaintext"]) == served
+    assert json.loads(state["imageUri"]["plaintext"]).endswith(f"@{served}")
 
 
 def test_failing_build_shows_the_step_log(project_factory, registry: Registry, aws, unique: str):

@@ -8,7 +8,8 @@ project = cfg.get("codebuildProject")
 image = ib.FastContainerImage(
     "fast",
     context=cfg.get("context") or "ctx",
-    dockerfile_inline=cfg.require("dockerfile"),
+    dockerfile_inline=(pulumi.Output.secret(cfg.require("dockerfile")) if cfg.get_bool("secretDockerfile")
+                       else cfg.require("dockerfile")),
     repository=cfg.require("repository"),
     registry_auth=ib.RegistryCredentialsArgs(
         username=cfg.require("registryUser"),
