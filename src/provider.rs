@@ -348,12 +348,13 @@ impl ResourceProvider for Provider {
         let urn = req.urn.clone();
         let outputs = from_struct(req.properties.as_ref());
         let inputs = req.inputs.clone();
+        let call = self.call(&req.urn, 0.0);
         let result = match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => {
-                container_image::read(&self.services(), &req.id, &outputs).await
+                container_image::read(&self.services(), &call, &req.id, &outputs).await
             }
             ResourceType::FastContainerImage => {
-                fast_container_image::read(&self.services(), &req.id, &outputs).await
+                fast_container_image::read(&self.services(), &call, &req.id, &outputs).await
             }
         };
         match result.map_err(|e| status(e, &PropertyMap::new()))? {

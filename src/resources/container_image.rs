@@ -456,10 +456,11 @@ pub async fn update(
 /// Read (refresh): is the pushed digest still in the registry? Gone only on a definite not-found.
 pub async fn read(
     services: &Services,
+    call: &Call,
     id: &str,
     outputs: &PropertyMap,
 ) -> Result<ReadResult, ResourceError> {
-    let present = pushed_image::still_in_registry(services, outputs).await?;
+    let present = pushed_image::still_in_registry(services, call, outputs).await?;
     Ok(present.then(|| Created {
         id: id.to_string(),
         outputs: outputs.clone(),

@@ -646,6 +646,7 @@ pub async fn update(
 /// checked in the registry like ContainerImage.
 pub async fn read(
     services: &Services,
+    call: &Call,
     id: &str,
     outputs: &PropertyMap,
 ) -> Result<ReadResult, ResourceError> {
@@ -676,7 +677,7 @@ pub async fn read(
             outputs.insert("imageUri".into(), uri);
         }
     }
-    let present = pushed_image::still_in_registry(services, &outputs).await?;
+    let present = pushed_image::still_in_registry(services, call, &outputs).await?;
     Ok(present.then(|| Created {
         id: id.to_string(),
         outputs,

@@ -2,7 +2,7 @@
 //! and delete it on destroy when asked to.
 
 use super::{Call, ResourceError, Services};
-use crate::registry::{BasicCredentials, ImageName, Registry, RegistryConfig};
+use crate::registry::{BasicCredentials, ImageName, Registry, RegistryConfig, RegistryError};
 use crate::values::{PropertyMap, Value};
 
 /// The registry configuration for `name`: explicit credentials, else the provider's for that host.
@@ -40,38 +40,103 @@ pub fn stored_credentials(outputs: &PropertyMap) -> Option<BasicCredentials> {
     }
 }
 
-fn registry_for(
-    services: &Services,
-    outputs: &PropertyMap,
-) -> Option<(ImageName, Registry, String)> {
-    let repo = text(outputs, "repository")?;
-    let digest = text(outputs, "digest")?;
-    let name = ImageName::parse(&repo).ok()?;
-    let config = registry_config(services, &name, stored_credentials(outputs));
-    Some((name, Registry::new(config), digest))
+/// A pushed image and the registry clients to reach it with, in order: the credentials stored
+/// at create, then this run's (the provider's `registryAuth` for the host, else an ECR token or
+/// the Docker config), so a rotated password or an expired token does not lock the resource.
+struct PushedImage {
+    name: ImageName,
+    digest: String,
+    registries: Vec<Registry>,
 }
 
-/// True unless the registry answers a definite not-found for the pushed digest; an auth or
-/// network error fails the refresh instead, so the resource is never dropped by mistake.
+impl PushedImage {
+    fn of(services: &Services, outputs: &PropertyMap) -> Option<PushedImage> {
+        let repo = text(outputs, "repository")?;
+        let digest = text(outputs, "digest")?;
+        let name = ImageName::parse(&repo).ok()?;
+        let current = registry_config(services, &name, None);
+        let mut registries = Vec::new();
+        if let Some(stored) = stored_credentials(outputs) {
+            if current.explicit.as_ref() != Some(&stored) {
+                registries.push(Registry::new(registry_config(
+                    services,
+                    &name,
+                    Some(stored),
+                )));
+            }
+        }
+        registries.push(Registry::new(current));
+        Some(PushedImage {
+            name,
+            digest,
+            registries,
+        })
+    }
+
+    /// `registry/repository@digest`.
+    fn reference(&self) -> String {
+        format!(
+            "{}/{}@{}",
+            self.name.registry, self.name.repository, self.digest
+        )
+    }
+}
+
+/// `$call` (an async registry call on `$r`) with each of `$image`'s registry clients until one
+/// is not refused for its credentials; the last answer otherwise. A macro, not a function taking
+/// an async closure: the futures borrow the client, and tonic's handlers must stay `Send`.
+macro_rules! with_credentials {
+    ($image:expr, $r:ident => $call:expr) => {{
+        let mut answer = None;
+        for $r in &$image.registries {
+            let got = $call.await;
+            let refused = matches!(got, Err(RegistryError::Auth { .. }));
+            answer = Some(got);
+            if !refused {
+                break;
+            }
+        }
+        answer.expect("at least the current credentials are tried")
+    }};
+}
+
+/// True unless the registry answers a definite not-found for the pushed digest. A network error
+/// fails the refresh, so the resource is never dropped by mistake; credentials that no longer
+/// work (stored or current) keep the resource as it is, with a warning that says how to fix them.
 /// With nothing pushed there is nothing remote to check, and the resource stays.
 pub async fn still_in_registry(
     services: &Services,
+    call: &Call,
     outputs: &PropertyMap,
 ) -> Result<bool, ResourceError> {
-    let Some((name, registry, digest)) = registry_for(services, outputs) else {
+    let Some(image) = PushedImage::of(services, outputs) else {
         return Ok(true);
     };
-    match registry.manifest_digest(&name, &digest).await {
+    let name = &image.name;
+    let found = with_credentials!(image, r => r.manifest_digest(name, &image.digest));
+    match found {
         Ok(found) => Ok(found.is_some()),
+        Err(e @ RegistryError::Auth { .. }) => {
+            call.reporter.warn(&format!(
+                "refresh could not check {}: {e}; the resource is kept as it was. Give the \
+                 provider current credentials for {} (`imagebuild:registryAuth`, `docker login`, \
+                 or AWS credentials for ECR), or run `pulumi up` with the new `registryAuth`",
+                image.reference(),
+                name.registry
+            ));
+            Ok(true)
+        }
         Err(e) => Err(ResourceError::Failed(format!(
-            "refresh could not check {}@{digest}: {e} (the resource is kept in state)",
-            name.repository
+            "refresh could not check {}: {e} (the resource is kept in state)",
+            image.reference()
         ))),
     }
 }
 
 /// Deletes the pushed image when `deleteOnDestroy` is set, unless a tag that is not this
-/// resource's still points at the digest (then it warns and leaves it).
+/// resource's still points at the digest (then it warns and leaves it). When no credentials
+/// are accepted, the image is left in place with a warning and the resource is still destroyed:
+/// nothing pushed is lost and the state never wedges.
 pub async fn delete(
     services: &Services,
     call: &Call,
@@ -81,15 +146,34 @@ pub async fn delete(
         outputs.get("deleteOnDestroy").map(Value::reveal),
         Some(Value::Bool(true))
     );
-    let Some((name, registry, digest)) = registry_for(services, outputs).filter(|_| wanted) else {
+    let Some(image) = PushedImage::of(services, outputs).filter(|_| wanted) else {
         return Ok(());
     };
-    let where_ = format!("{}/{}@{digest}", name.registry, name.repository);
-    let ours = own_tags(outputs);
-    let pointing = registry
-        .tags_pointing_at(&name, &digest)
-        .await
-        .map_err(|e| ResourceError::Failed(format!("cannot list the tags of {where_}: {e}")))?;
+    match delete_unless_shared(call, &image, &own_tags(outputs)).await {
+        Err(e @ RegistryError::Auth { .. }) => {
+            call.reporter.warn(&format!(
+                "left {} in place: {e}; delete it by hand, or give the provider current \
+                 credentials for {} and destroy a resource that records it",
+                image.reference(),
+                image.name.registry
+            ));
+            Ok(())
+        }
+        Err(e) => Err(ResourceError::Failed(format!(
+            "deleting {} failed: {e}",
+            image.reference()
+        ))),
+        Ok(()) => Ok(()),
+    }
+}
+
+async fn delete_unless_shared(
+    call: &Call,
+    image: &PushedImage,
+    ours: &[String],
+) -> Result<(), RegistryError> {
+    let (name, digest) = (&image.name, &image.digest);
+    let pointing = with_credentials!(image, r => r.tags_pointing_at(name, digest))?;
     let foreign: Vec<&str> = pointing
         .iter()
         .filter(|t| !ours.contains(t))
@@ -97,15 +181,13 @@ pub async fn delete(
         .collect();
     if !foreign.is_empty() {
         call.reporter.warn(&format!(
-            "left {where_} in place: other tags still point at it ({})",
+            "left {} in place: other tags still point at it ({})",
+            image.reference(),
             foreign.join(", ")
         ));
         return Ok(());
     }
-    registry
-        .delete_manifest(&name, &digest)
-        .await
-        .map_err(|e| ResourceError::Failed(format!("deleting {where_} failed: {e}")))
+    with_credentials!(image, r => r.delete_manifest(name, digest))
 }
 
 /// The tag names this resource pushed: the context hash and the extra tags.
