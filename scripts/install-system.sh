@@ -4,9 +4,10 @@ set -euo pipefail
 need=()
 # openssh-client: ssh-agent, ssh-keygen, ssh-add for the SSH forwarding tests; iproute2: `ss` for
 # the connection-leak test and Engine 29's bridge; gcc, libc6-dev, pkg-config, file:
-# scripts/build-docker29.sh (static runc with libseccomp).
+# scripts/build-docker29.sh (static runc with libseccomp); shellcheck: `make lint` (and actionlint's
+# checks of the workflows' run: scripts).
 for pkg in docker.io docker-registry apache2-utils busybox-static debootstrap protobuf-compiler cmake jq zip unzip curl \
-  openssh-client iproute2 gcc libc6-dev pkg-config file; do
+  openssh-client iproute2 gcc libc6-dev pkg-config file shellcheck; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
