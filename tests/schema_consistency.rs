@@ -101,9 +101,10 @@ fn one_version_in_cargo_schema_and_sdk() {
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(imagebuild::provider::VERSION, version, "binary");
     assert_eq!(schema()["version"], version, "schema.json version");
-    let plugin: Value =
-        serde_json::from_str(&repo_file("sdk-python/pulumi_imagebuild/pulumi-plugin.json"))
-            .expect("pulumi-plugin.json is JSON");
+    let plugin: Value = serde_json::from_str(&repo_file(
+        "sdk-python/pulumi_imagebuild/pulumi-plugin.json",
+    ))
+    .expect("pulumi-plugin.json is JSON");
     assert_eq!(plugin["version"], version, "SDK pulumi-plugin.json");
     let pyproject = repo_file("sdk-python/pyproject.toml");
     assert!(
@@ -112,7 +113,10 @@ fn one_version_in_cargo_schema_and_sdk() {
     );
     // The SDK names where the CLI downloads this plugin: the schema's one release location.
     let url = schema()["pluginDownloadURL"].clone();
-    assert!(url.as_str().is_some_and(|u| !u.is_empty()), "pluginDownloadURL");
+    assert!(
+        url.as_str().is_some_and(|u| !u.is_empty()),
+        "pluginDownloadURL"
+    );
     assert_eq!(plugin["server"], url, "SDK pulumi-plugin.json server");
 }
 
@@ -129,7 +133,10 @@ fn release_location_is_the_repository() {
         "pluginDownloadURL must name the releases of `repository`"
     );
     for key in ["displayName", "publisher", "license", "homepage"] {
-        assert!(s[key].as_str().is_some_and(|v| !v.is_empty()), "schema {key}");
+        assert!(
+            s[key].as_str().is_some_and(|v| !v.is_empty()),
+            "schema {key}"
+        );
     }
 }
 

@@ -39,6 +39,7 @@ pulumi.export("hash", image.context_hash)
 
 
 def version() -> str:
+    """Cargo.toml's version: the plugin's, the SDK's, the archive's."""
     return re.search(r'^version = "([^"]+)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
 
 
