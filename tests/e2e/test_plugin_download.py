@@ -55,7 +55,7 @@ class ReleaseServer(http.server.ThreadingHTTPServer):
                 super().__init__(*args, directory=str(directory), **kwargs)
 
             def log_request(self, code="-", size="-"):
-                server.requests.append((self.path, int(code) if str(code).isdigit() else 0))
+                server.requests.append((self.path, int(code) if isinstance(code, int) else 0))
 
         super().__init__(("127.0.0.1", 0), Handler)
 
