@@ -5,7 +5,7 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: setup build lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo bench-slots bench-cache clean-state
+.PHONY: setup build dist sdk-dist lint unit-test rust-test rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo bench-slots bench-cache clean-state
 
 setup:
 	scripts/setup.sh
@@ -16,6 +16,8 @@ build:
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	shellcheck -x -P SCRIPTDIR -S warning scripts/*.sh examples/*.sh tests/codebuild_double/*.sh
+	$(ENV) && scripts/build-actionlint.sh >/dev/null && "$$IMAGEBUILD_ACTIONLINT_DIR/actionlint" .github/workflows/*.yml
 
 # Unit tests and the Rust integration tests (real dockerd, registry, moto, CodeBuild double).
 rust-test: build
@@ -36,8 +38,19 @@ sdk:
 sdk-check:
 	$(ENV) && scripts/gen-sdk.sh "$$(mktemp -d)/sdk" --compare sdk-python
 
-sdk-install:
-	$(ENV) && pip install -q --force-reinstall --no-deps ./sdk-python
+# Release files in dist/: the linux-amd64 plugin archive (one release build), the SDK wheel and
+# sdist, and their SHA-256 checksums; scripts/dist.py fails when the versions disagree.
+dist:
+	cargo build --release --bins
+	$(ENV) && python scripts/dist.py --binary target/release/pulumi-resource-imagebuild --out dist
+
+# The SDK wheel and sdist alone (python -m build), into dist/.
+sdk-dist:
+	$(ENV) && python scripts/dist.py --sdk-only --out dist
+
+# The tests and the demo use the SDK as users get it: installed from its wheel.
+sdk-install: sdk-dist
+	$(ENV) && pip install -q --force-reinstall --no-deps dist/pulumi_imagebuild-$(VERSION)-py3-none-any.whl
 
 # End-to-end tests: the real Pulumi CLI drives the plugin from Python programs.
 e2e-test: build sdk-install
@@ -70,4 +83,4 @@ bench-cache: setup build
 	$(ENV) && python benches/monorepo/cache.py
 
 clean-state:
-	rm -rf tests/.state examples/.pulumi-state
+	rm -rf tests/.state examples/.pulumi-state examples/*/.pulumi-state

@@ -20,6 +20,13 @@ export IMAGEBUILD_DOCKER29_DIR="$IMAGEBUILD_TOOLS_DIR/docker29-$IMAGEBUILD_DOCKE
 # docker buildx, built by scripts/build-buildx.sh; only the CodeBuild double's opted-in builds use it.
 export IMAGEBUILD_BUILDX_VERSION="v0.38.2"
 export IMAGEBUILD_BUILDX_DIR="$IMAGEBUILD_TOOLS_DIR/buildx-$IMAGEBUILD_BUILDX_VERSION"
+# actionlint (GitHub Actions workflow linter), built by scripts/build-actionlint.sh; `make lint` runs it.
+export IMAGEBUILD_ACTIONLINT_VERSION="v1.7.12"
+export IMAGEBUILD_ACTIONLINT_DIR="$IMAGEBUILD_TOOLS_DIR/actionlint-$IMAGEBUILD_ACTIONLINT_VERSION"
+# Wheels fetched once by scripts/wheelhouses.sh: the SDK's run-time dependencies (a fresh venv
+# installs the SDK wheel offline in the plugin-download e2e test) and examples/monorepo's pins.
+export IMAGEBUILD_SDK_WHEELHOUSE="$IMAGEBUILD_TOOLS_DIR/sdk-wheelhouse"
+export IMAGEBUILD_EXAMPLE_WHEELHOUSE="$IMAGEBUILD_TOOLS_DIR/example-wheelhouse"
 
 case ":$PATH:" in
   *":$IMAGEBUILD_PULUMI_DIR:"*) ;;

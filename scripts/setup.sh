@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for a usable machine: system packages, Python venv, Pulumi CLI + Python host,
-# Docker Engine 29 (second test daemon), docker buildx (for the CodeBuild double's opted-in builds), test services, local base images on both daemons. Every
-# step is idempotent; on a set-up machine the whole run takes a few seconds. `make test` and
-# `make demo` call this first.
+# Docker Engine 29 (second test daemon), docker buildx (for the CodeBuild double's opted-in builds),
+# actionlint (make lint), wheelhouses (offline installs of the SDK wheel and the example's pins),
+# test services, local base images on both daemons. Every step is idempotent; on a set-up machine the
+# whole run takes a few seconds. `make test` and `make demo` call this first.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
@@ -21,6 +22,8 @@ step setup-python setup-python
 step build-pulumi build-pulumi
 step build-docker29 build-docker29
 step build-buildx build-buildx
+step build-actionlint build-actionlint
+step wheelhouses wheelhouses
 step enable-emulation enable-emulation
 step start-services start-services
 step make-base-images make-base-images

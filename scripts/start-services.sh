@@ -149,7 +149,6 @@ fi
 # pidfile, containerd (root, state, socket), cgroup parent, bridge and address pool, so the two
 # never share state. iptables/ip-forward/masquerade are off: the host's rules stay Engine 20.10's.
 d29_host="$IMAGEBUILD_TEST_DOCKER29_HOST"
-d29_sock="${d29_host#unix://}"
 d29_bin="$IMAGEBUILD_DOCKER29_DIR"
 d29_state="$state/docker29"                     # data root, containerd root, configs
 d29_exec=/var/run/imagebuild-docker29           # exec root (netns, runtime state)

@@ -90,3 +90,79 @@ fn every_property_has_a_description() {
         "properties without a description: {missing:?}"
     );
 }
+
+fn repo_file(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+#[test]
+fn one_version_in_cargo_schema_and_sdk() {
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(imagebuild::provider::VERSION, version, "binary");
+    assert_eq!(schema()["version"], version, "schema.json version");
+    let plugin: Value = serde_json::from_str(&repo_file(
+        "sdk-python/pulumi_imagebuild/pulumi-plugin.json",
+    ))
+    .expect("pulumi-plugin.json is JSON");
+    assert_eq!(plugin["version"], version, "SDK pulumi-plugin.json");
+    let pyproject = repo_file("sdk-python/pyproject.toml");
+    assert!(
+        pyproject.contains(&format!("\n  version = \"{version}\"\n")),
+        "sdk-python/pyproject.toml does not say version {version}: run `make sdk`"
+    );
+    // The SDK names where the CLI downloads this plugin: the schema's one release location.
+    let url = schema()["pluginDownloadURL"].clone();
+    assert!(
+        url.as_str().is_some_and(|u| !u.is_empty()),
+        "pluginDownloadURL"
+    );
+    assert_eq!(plugin["server"], url, "SDK pulumi-plugin.json server");
+}
+
+#[test]
+fn release_location_is_the_repository() {
+    let s = schema();
+    let repo = s["repository"].as_str().expect("schema repository");
+    let path = repo
+        .strip_prefix("https://github.com/")
+        .expect("repository on github.com");
+    assert_eq!(
+        s["pluginDownloadURL"].as_str(),
+        Some(format!("github://api.github.com/{path}").as_str()),
+        "pluginDownloadURL must name the releases of `repository`"
+    );
+    for key in ["displayName", "publisher", "license", "homepage"] {
+        assert!(
+            s[key].as_str().is_some_and(|v| !v.is_empty()),
+            "schema {key}"
+        );
+    }
+}
+
+#[test]
+fn registry_docs_cover_every_config_key() {
+    let docs = repo_file("docs/installation-configuration.md");
+    let missing: Vec<String> = CONFIG_NAMES
+        .iter()
+        .filter(|k| !docs.contains(&format!("`imagebuild:{k}`")))
+        .map(|k| k.to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/installation-configuration.md lacks {missing:?}"
+    );
+    // Each environment fallback the schema names (e.g. AWS_REGION) is documented too.
+    let env_name = regex::Regex::new(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b").unwrap();
+    let s = schema();
+    for (key, var) in s["config"]["variables"].as_object().unwrap() {
+        let description = var["description"].as_str().unwrap_or_default();
+        for name in env_name.find_iter(description) {
+            assert!(
+                docs.contains(name.as_str()),
+                "docs/installation-configuration.md lacks {} (fallback of {key})",
+                name.as_str()
+            );
+        }
+    }
+}

@@ -159,30 +159,20 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 class Project:
     """A Pulumi project in a temporary directory with its own file backend."""
 
-    def __init__(self, root: Path, program: str, name: str = "e2e"):
+    def __init__(self, root: Path, program: str, name: str = "e2e", *,
+                 plugin_dir: Path | None = PLUGIN_DIR, venv: Path = VENV):
+        """`plugin_dir=None` leaves `plugins.providers` out, so the CLI must find or fetch the plugin."""
         self.dir = root / "project"
         self.state = root / "state"
         self.dir.mkdir(parents=True)
         self.state.mkdir()
         shutil.copytree(EXAMPLE_APP, self.dir / "app", symlinks=True)
         (self.dir / "__main__.py").write_text(program)
-        (self.dir / "Pulumi.yaml").write_text(
-            "\n".join(
-                [
-                    f"name: {name}",
-                    "runtime:",
-                    "  name: python",
-                    "  options:",
-                    "    toolchain: pip",
-                    f"    virtualenv: {VENV}",
-                    "plugins:",
-                    "  providers:",
-                    "    - name: imagebuild",
-                    f"      path: {PLUGIN_DIR}",
-                    "",
-                ]
-            )
-        )
+        lines = [f"name: {name}", "runtime:", "  name: python", "  options:", "    toolchain: pip",
+                 f"    virtualenv: {venv}"]
+        if plugin_dir is not None:
+            lines += ["plugins:", "  providers:", "    - name: imagebuild", f"      path: {plugin_dir}"]
+        (self.dir / "Pulumi.yaml").write_text("\n".join(lines + [""]))
         self.env = dict(os.environ)
         self.env.update(
             PULUMI_BACKEND_URL=f"file://{self.state}",
