@@ -180,28 +180,10 @@ async fn pushed_images_carry_inline_cache_and_cache_from_uses_the_authenticated_
     let (r, _) = publish(&engine(1), spec.clone(), CancellationToken::new()).await;
     let p = r.unwrap_or_else(|e| panic!("{e}"));
     // The image config in the registry holds BuildKit's inline cache metadata.
-    let reg = imagebuild::registry::Registry::new(spec.registry.clone());
-    let cfg_digest = reg
-        .config_digest(&repo, p.digest.as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let c = registry_creds();
-    let blob = reqwest::Client::new()
-        .get(format!(
-            "http://{}/v2/{}/blobs/{cfg_digest}",
-            repo.registry, repo.repository
-        ))
-        .basic_auth(c.username, Some(c.password))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let config = registry_single_image_config(&repo, p.digest.as_deref().unwrap()).await;
     assert!(
-        blob.contains("moby.buildkit.cache.v0"),
-        "no inline cache in config: {blob}"
+        config.to_string().contains("moby.buildkit.cache.v0"),
+        "no inline cache in config: {config}"
     );
 
     // A second image naming the first as cache-from builds (BuildKit fetched it with our session's credentials).

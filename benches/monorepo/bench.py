@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cleanup import remove_local_images, remove_registry_repos  # noqa: E402
+from cleanup import remove_run  # noqa: E402
 from docker_loops import DOCKER, DockerLoop  # noqa: E402
 from layout import SERVICES  # noqa: E402
 from monorepo import Monorepo, edit_handler, edit_package, generate  # noqa: E402
@@ -168,11 +168,7 @@ def main() -> None:
 
 def cleanup(reg: dict, uid: str, made: list, services: tuple, log) -> None:
     """This run's local tags and image ids, then its registry repositories."""
-    ids = set().union(*(m.built_image_ids for m in made)) if made else set()
-    problems = remove_local_images(f"{reg['address']}/bench-mono-{uid}/", ids)
-    registry = Registry(reg["address"], reg["user"], reg["password"])
-    problems += remove_registry_repos(registry, our_repos(uid, services))
-    log("cleaned up" + ("" if not problems else ": left behind:\n  " + "\n  ".join(problems)))
+    remove_run(reg, f"bench-mono-{uid}", made, our_repos(uid, services), log)
 
 
 if __name__ == "__main__":

@@ -23,15 +23,14 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench import preflight  # noqa: E402
-from cleanup import remove_local_images, remove_registry_repos  # noqa: E402
+from bench import preflight  # noqa: E402  (also puts tests/e2e on sys.path)
+from cleanup import remove_run  # noqa: E402
 from docker_loops import DOCKER, DockerLoop  # noqa: E402
 from layout import SERVICES  # noqa: E402
 from monorepo import edit_package, generate  # noqa: E402
 from pulumi_contender import PulumiContender, install_sdk, registry_env  # noqa: E402
 from wheelhouse import ensure_wheelhouse  # noqa: E402
 
-from conftest import Registry  # noqa: E402  (tests/e2e, put on sys.path by pulumi_contender)
 
 PARALLEL = "parallel docker loop"
 WITH_CACHE = "pulumi up, registry cache"
@@ -104,12 +103,9 @@ def main() -> None:
         for name, o in results.items():
             print(f"{name:32} {o.wall:8.1f} s {o.wall / base:6.2f}x the parallel loop, {o.updated} images")
     finally:
-        ids = set().union(*(m.built_image_ids for m in made)) if made else set()
-        problems = remove_local_images(f"{reg['address']}/bench-cache-{uid}/", ids)
         kinds = ["seed", "cached", "uncached", "par", "cache"]
         repos = [f"bench-cache-{uid}/{k}/{s}" for k in kinds for s in SERVICES]
-        problems += remove_registry_repos(Registry(reg["address"], reg["user"], reg["password"]), repos)
-        log("cleaned up" + ("" if not problems else ": left behind:\n  " + "\n  ".join(problems)))
+        remove_run(reg, f"bench-cache-{uid}", made, repos, log)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -48,3 +48,12 @@ def remove_registry_repos(registry: Registry, repos: list[str]) -> list[str]:
                 if "404" not in str(e):
                     problems.append(f"{repo}:{tag}: {e}")
     return problems
+
+
+def remove_run(reg: dict, run: str, made: list, repos: list[str], log) -> None:
+    """Everything one run made: its local tags (under <registry>/<run>/) and the image ids its
+    contenders (`made`) built, then the manifests of its registry repositories; logs what is left."""
+    ids = set().union(*(m.built_image_ids for m in made)) if made else set()
+    problems = remove_local_images(f"{reg['address']}/{run}/", ids)
+    problems += remove_registry_repos(Registry(reg["address"], reg["user"], reg["password"]), repos)
+    log("cleaned up" + ("" if not problems else ": left behind:\n  " + "\n  ".join(problems)))

@@ -24,16 +24,14 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench import preflight  # noqa: E402
-from cleanup import remove_local_images, remove_registry_repos  # noqa: E402
+from bench import preflight  # noqa: E402  (also puts tests/e2e on sys.path)
+from cleanup import remove_run  # noqa: E402
 from docker_loops import DockerLoop  # noqa: E402
 from layout import SERVICES  # noqa: E402
 from monorepo import edit_package, generate  # noqa: E402
 from pulumi_contender import PulumiContender, install_sdk, registry_env  # noqa: E402
-from report import human  # noqa: E402
 from wheelhouse import ensure_wheelhouse  # noqa: E402
 
-from conftest import Registry  # noqa: E402  (tests/e2e, put on sys.path by pulumi_contender)
 
 PARALLEL = "parallel docker loop"
 
@@ -99,12 +97,9 @@ def main() -> None:
         run_round("package edited", runners, len(runners) // 2, results, log)
         report(results, ["cold", "package edited"])
     finally:
-        ids = set().union(*(m.built_image_ids for m in made)) if made else set()
-        problems = remove_local_images(f"{reg['address']}/bench-slots-{uid}/", ids)
         kinds = [f"slots{n}" for n in slots] + ["par", "warm"]
         repos = [f"bench-slots-{uid}/{c}/{s}" for c in kinds for s in SERVICES]
-        problems += remove_registry_repos(Registry(reg["address"], reg["user"], reg["password"]), repos)
-        log("cleaned up" + ("" if not problems else ": left behind:\n  " + "\n  ".join(problems)))
+        remove_run(reg, f"bench-slots-{uid}", made, repos, log)
         shutil.rmtree(work, ignore_errors=True)
 
 

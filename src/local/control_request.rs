@@ -153,21 +153,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn attrs_match_the_build_endpoint_plus_named_contexts() {
-        let spec = spec();
-        let addr = DaemonAddr::resolve(Some("unix:///x.sock")).unwrap();
-        let req = BuildRequest {
-            addr: &addr,
+    /// The request for `spec` with the Dockerfile `app.Dockerfile`, tagging `reg/app:abc`.
+    fn request<'a>(
+        spec: &'a BuildSpec,
+        addr: &'a DaemonAddr,
+        inline_cache: bool,
+    ) -> BuildRequest<'a> {
+        BuildRequest {
+            addr,
             api_prefix: "/v1.56",
             buildkit: true,
-            spec: &spec,
+            spec,
             tag: "reg/app:abc",
             dockerfile: "app.Dockerfile",
             files: None,
             creds: Arc::default(),
-            inline_cache: true,
-        };
+            inline_cache,
+        }
+    }
+
+    #[test]
+    fn attrs_match_the_build_endpoint_plus_named_contexts() {
+        let spec = spec();
+        let addr = DaemonAddr::resolve(Some("unix:///x.sock")).unwrap();
+        let req = request(&spec, &addr, true);
         let named = [NamedDir {
             name: "shared".into(),
             dir: "shared".into(),
@@ -215,17 +224,7 @@ mod tests {
             mode: crate::local::CacheMode::Max,
         });
         let addr = DaemonAddr::resolve(Some("unix:///x.sock")).unwrap();
-        let req = BuildRequest {
-            addr: &addr,
-            api_prefix: "/v1.56",
-            buildkit: true,
-            spec: &spec,
-            tag: "reg/app:abc",
-            dockerfile: "Dockerfile",
-            files: None,
-            creds: Arc::default(),
-            inline_cache: false,
-        };
+        let req = request(&spec, &addr, false);
         let exports = solve_request(&req, &[], "ref1", "sess1")
             .cache
             .unwrap()

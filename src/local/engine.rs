@@ -25,6 +25,8 @@ pub struct LocalEngine {
     limiter: Limiter,
     push_limiter: Limiter,
     version: Mutex<Option<DaemonVersion>>,
+    /// Whether the daemon keeps images in containerd's store, once asked (like `version`).
+    containerd_store: Mutex<Option<bool>>,
     pub(super) no_buildkit: AtomicBool,
     pub(super) classic_logged: AtomicBool,
     pub(super) builds_started: AtomicU64,
@@ -103,6 +105,7 @@ impl LocalEngine {
             limiter: Limiter::new(max),
             push_limiter: Limiter::new(pushes),
             version: Mutex::new(None),
+            containerd_store: Mutex::new(None),
             no_buildkit: AtomicBool::new(false),
             classic_logged: AtomicBool::new(false),
             builds_started: AtomicU64::new(0),
@@ -124,6 +127,24 @@ impl LocalEngine {
         self.push_limiter.max()
     }
 
+    /// Whether the daemon uses containerd's image store: asked once (`/info`), then remembered,
+    /// so every Check and build of a `cacheTo` image does not ask again.
+    pub(super) async fn daemon_uses_containerd_store(
+        &self,
+        addr: &DaemonAddr,
+        version: &DaemonVersion,
+    ) -> Result<bool, LocalError> {
+        if let Some(known) = self.containerd_store.lock().ok().and_then(|g| *g) {
+            return Ok(known);
+        }
+        let known = api::uses_containerd_store(addr, &version.prefix()).await?;
+        if let Ok(mut g) = self.containerd_store.lock() {
+            *g = Some(known);
+        }
+        Ok(known)
+    }
+
+    /// The daemon's `/version`: asked once, then remembered.
     pub(super) async fn daemon_version(
         &self,
         addr: &DaemonAddr,

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::api::{self, DaemonVersion};
+use super::api::DaemonVersion;
 use super::daemon::DaemonAddr;
 use super::engine::{force_classic, LocalEngine};
 use super::engine_build::{context_for, platform_error, Attempt, Outcome};
@@ -98,7 +98,7 @@ impl LocalEngine {
         if !version.has_named_contexts() || force_classic() {
             return Err(refused(""));
         }
-        if !api::uses_containerd_store(addr, &version.prefix()).await? {
+        if !self.daemon_uses_containerd_store(addr, version).await? {
             return Err(refused(" with the classic image store"));
         }
         Ok(())
