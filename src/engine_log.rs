@@ -9,7 +9,15 @@ use tokio::sync::mpsc;
 /// Sends log lines to the engine in order, from a background task.
 #[derive(Clone)]
 pub struct EngineLog {
-    tx: Option<mpsc::UnboundedSender<LogRequest>>,
+    tx: Option<mpsc::UnboundedSender<Queued>>,
+}
+
+/// What the delivery task works through, in order.
+enum Queued {
+    /// A line to deliver.
+    Line(LogRequest),
+    /// Answered once every line queued before it was delivered (or failed).
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 impl EngineLog {
@@ -31,23 +39,37 @@ impl EngineLog {
         })
     }
 
+    /// A message kept in the output of resource `urn` (e.g. the stack's).
+    pub fn info(&self, urn: &str, message: &str) {
+        self.send(LogSeverity::Info, urn, message, false);
+    }
+
+    /// Resolves once every line sent so far reached the engine, or after `limit`.
+    pub async fn flush(&self, limit: std::time::Duration) {
+        let Some(tx) = &self.tx else { return };
+        let (done, delivered) = tokio::sync::oneshot::channel();
+        if tx.send(Queued::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout(limit, delivered).await;
+        }
+    }
+
     fn send(&self, severity: LogSeverity, urn: &str, message: &str, ephemeral: bool) {
         if severity != LogSeverity::Debug {
             eprintln!("[{urn}] {message}");
         }
         if let Some(tx) = &self.tx {
-            let _ = tx.send(LogRequest {
+            let _ = tx.send(Queued::Line(LogRequest {
                 severity: severity as i32,
                 message: message.to_string(),
                 urn: urn.to_string(),
                 stream_id: 0,
                 ephemeral,
-            });
+            }));
         }
     }
 }
 
-async fn deliver(endpoint: String, mut rx: mpsc::UnboundedReceiver<LogRequest>) {
+async fn deliver(endpoint: String, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let channel = match tonic::transport::Endpoint::from_shared(endpoint.clone()) {
         Ok(e) => e.connect_lazy(),
         Err(e) => {
@@ -58,7 +80,14 @@ async fn deliver(endpoint: String, mut rx: mpsc::UnboundedReceiver<LogRequest>) 
         }
     };
     let mut client = EngineClient::new(channel);
-    while let Some(request) = rx.recv().await {
+    while let Some(queued) = rx.recv().await {
+        let request = match queued {
+            Queued::Line(request) => request,
+            Queued::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         if let Err(e) = client.log(request).await {
             eprintln!("imagebuild: engine log failed: {e}");
         }

@@ -16,6 +16,7 @@ pub mod redact;
 pub mod registry;
 pub mod remote;
 pub mod resources;
+pub mod steps;
 pub mod values;
 
 /// Types generated from our subset of Pulumi's protocol (proto/).

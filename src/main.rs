@@ -52,6 +52,7 @@ async fn serve(engine: Option<String>) -> Result<(), Box<dyn std::error::Error>>
 
     let provider = Provider::new(engine);
     let cancel = provider.cancel_handle();
+    let closing = provider.closing_report();
     let service = ResourceProviderServer::new(provider)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -61,6 +62,7 @@ async fn serve(engine: Option<String>) -> Result<(), Box<dyn std::error::Error>>
             shutdown_signal().await;
             // In-flight builds must stop too, or graceful shutdown would wait for them.
             cancel.cancel();
+            closing.send().await;
         })
         .await?;
     Ok(())

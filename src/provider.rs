@@ -34,7 +34,7 @@ enum ResourceType {
 /// The gRPC service.
 pub struct Provider {
     log: EngineLog,
-    services: OnceLock<Arc<Services>>,
+    services: Arc<OnceLock<Arc<Services>>>,
     cancel: tokio_util::sync::CancellationToken,
 }
 
@@ -43,7 +43,7 @@ impl Provider {
     pub fn new(engine_address: Option<String>) -> Self {
         Self {
             log: EngineLog::start(engine_address),
-            services: OnceLock::new(),
+            services: Arc::new(OnceLock::new()),
             cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -64,11 +64,38 @@ impl Provider {
         self.cancel.clone()
     }
 
+    /// What the process says as it shuts down: the run's totals on the stack's row.
+    pub fn closing_report(&self) -> ClosingReport {
+        ClosingReport {
+            log: self.log.clone(),
+            services: self.services.clone(),
+        }
+    }
+
     fn call(&self, urn: &str, timeout: f64) -> Call {
         Call {
             urn: urn.to_string(),
             reporter: self.log.reporter(urn),
             timeout: (timeout > 0.0).then(|| Duration::from_secs_f64(timeout)),
+        }
+    }
+}
+
+/// Sends the stack's closing message. The engine asks a plugin to stop (SIGINT) only after the
+/// deployment's last step, while it still records diagnostics: the one moment that knows every
+/// image's outcome.
+pub struct ClosingReport {
+    log: EngineLog,
+    services: Arc<OnceLock<Arc<Services>>>,
+}
+
+impl ClosingReport {
+    /// Logs the run's totals to the stack (when any image was seen) and waits for delivery.
+    pub async fn send(self) {
+        let message = self.services.get().and_then(|s| s.tally.stack_message());
+        if let Some((stack_urn, text)) = message {
+            self.log.info(&stack_urn, &text);
+            self.log.flush(Duration::from_secs(2)).await;
         }
     }
 }

@@ -140,6 +140,12 @@ impl From<u64> for Value {
     }
 }
 
+impl From<u32> for Value {
+    fn from(n: u32) -> Self {
+        Value::Number(f64::from(n))
+    }
+}
+
 impl From<Vec<String>> for Value {
     fn from(items: Vec<String>) -> Self {
         Value::Array(items.into_iter().map(Value::String).collect())

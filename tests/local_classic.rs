@@ -31,6 +31,15 @@ async fn classic_builder_builds_pushes_reports_steps_and_failures() {
     assert!(kinds
         .iter()
         .any(|e| matches!(e, ProgressEvent::Log(l) if l == &format!("classic-{id}"))));
+    assert_eq!(p.steps.total, 3, "{:?}", p.steps);
+    assert!(p.steps.cached <= 1, "the RUN is new: {:?}", p.steps);
+    // The same Dockerfile again under another tag: the builder says "Using cache" for both
+    // steps after FROM.
+    let mut again = spec.clone();
+    again.hash_tag = format!("{}-again", spec.hash_tag);
+    let (r, _) = publish(&eng, again, CancellationToken::new()).await;
+    let p = r.unwrap_or_else(|e| panic!("classic rebuild failed: {e}"));
+    assert_eq!((p.steps.total, p.steps.cached), (3, 2), "{:?}", p.steps);
 
     let bad = format!("FROM {BUSYBOX}\nRUN echo {id}; echo boom; exit 4\n");
     let mut spec = publish_spec(

@@ -32,6 +32,10 @@ async fn builds_pushes_and_returns_the_registry_digest_then_adopts() {
         Some(repo.with_digest(&digest).as_str())
     );
     assert!(p.image_id.starts_with("sha256:"));
+    // FROM, COPY, RUN; the COPY of a new file cannot be cached, nor what follows it.
+    assert_eq!(p.steps.total, 3, "{:?}", p.steps);
+    assert!(p.steps.cached <= 1, "{:?}", p.steps);
+    assert!(p.pushed_bytes > unique.len() as u64, "{}", p.pushed_bytes);
     let kinds: Vec<_> = events.iter().map(|(_, e)| e.clone()).collect();
     assert!(kinds
         .iter()
@@ -54,6 +58,11 @@ async fn builds_pushes_and_returns_the_registry_digest_then_adopts() {
     assert_eq!(p2.digest.as_deref(), Some(digest.as_str()));
     assert_eq!(p2.image_id, p.image_id);
     assert_eq!(eng.builds_started(), 1, "the adopt path must not build");
+    assert_eq!(
+        (p2.steps.total, p2.pushed_bytes),
+        (0, 0),
+        "adopted: nothing built or pushed"
+    );
     let kinds: Vec<_> = events.into_iter().map(|(_, e)| e).collect();
     assert!(
         matches!(

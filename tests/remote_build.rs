@@ -185,6 +185,10 @@ async fn build_pushes_keeps_modes_and_symlinks_and_secrets_stay_out_of_plaintext
     assert_eq!(registry.as_deref(), Some(finished.digest.as_str()));
     assert_eq!(finished.state, BuildState::Succeeded);
     assert!(finished.build_seconds > 0.0 && finished.queued_seconds >= 0.0);
+    // FROM, COPY and three RUNs, read off the log's plain progress lines; this context is new,
+    // so nothing past FROM can come from the cache.
+    assert_eq!(finished.steps.total, 5, "{:?}", finished.steps);
+    assert!(finished.steps.cached <= 1, "{:?}", finished.steps);
     for expected in [
         "SUBMITTED",
         "QUEUED",

@@ -436,6 +436,7 @@ class ContainerImage(pulumi.CustomResource):
             __props__.__dict__["target"] = target
             __props__.__dict__["adopted"] = None
             __props__.__dict__["build_seconds"] = None
+            __props__.__dict__["cached_steps"] = None
             __props__.__dict__["context_bytes"] = None
             __props__.__dict__["context_bytes_sent"] = None
             __props__.__dict__["context_files"] = None
@@ -443,6 +444,8 @@ class ContainerImage(pulumi.CustomResource):
             __props__.__dict__["digest"] = None
             __props__.__dict__["image_id"] = None
             __props__.__dict__["image_uri"] = None
+            __props__.__dict__["pushed_bytes"] = None
+            __props__.__dict__["total_steps"] = None
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["secrets"])
         opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(ContainerImage, __self__).__init__(
@@ -472,6 +475,7 @@ class ContainerImage(pulumi.CustomResource):
         __props__.__dict__["build_seconds"] = None
         __props__.__dict__["cache_from"] = None
         __props__.__dict__["cache_to"] = None
+        __props__.__dict__["cached_steps"] = None
         __props__.__dict__["context"] = None
         __props__.__dict__["context_bytes"] = None
         __props__.__dict__["context_bytes_sent"] = None
@@ -488,11 +492,13 @@ class ContainerImage(pulumi.CustomResource):
         __props__.__dict__["no_cache"] = None
         __props__.__dict__["platform"] = None
         __props__.__dict__["push"] = None
+        __props__.__dict__["pushed_bytes"] = None
         __props__.__dict__["registry_auth"] = None
         __props__.__dict__["repository"] = None
         __props__.__dict__["secrets"] = None
         __props__.__dict__["tags"] = None
         __props__.__dict__["target"] = None
+        __props__.__dict__["total_steps"] = None
         return ContainerImage(resource_name, opts=opts, __props__=__props__)
 
     @staticmethod
@@ -540,6 +546,14 @@ class ContainerImage(pulumi.CustomResource):
         Export the build cache to a registry after each build, for other machines (a fresh CI runner) to import by naming the same reference in `cacheFrom`. Needs a daemon whose BuildKit can export caches: Docker Engine 23+ with the containerd image store (Check fails otherwise, naming the engine). Not part of the content hash.
         """
         return pulumi.get(self, "cache_to")
+
+    @_builtins.property
+    @pulumi.getter(name="cachedSteps")
+    def cached_steps(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        Dockerfile steps served from the build cache in the build that made this image (0 when adopted from the registry).
+        """
+        return pulumi.get(self, "cached_steps")
 
     @_builtins.property
     @pulumi.getter
@@ -670,6 +684,14 @@ class ContainerImage(pulumi.CustomResource):
         return pulumi.get(self, "push")
 
     @_builtins.property
+    @pulumi.getter(name="pushedBytes")
+    def pushed_bytes(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        Layer bytes the push uploaded: layers the registry already had cost nothing (0 when adopted or with `push: false`).
+        """
+        return pulumi.get(self, "pushed_bytes")
+
+    @_builtins.property
     @pulumi.getter(name="registryAuth")
     def registry_auth(self) -> pulumi.Output[Optional['outputs.RegistryCredentials']]:
         """
@@ -708,4 +730,12 @@ class ContainerImage(pulumi.CustomResource):
         The stage that was built.
         """
         return pulumi.get(self, "target")
+
+    @_builtins.property
+    @pulumi.getter(name="totalSteps")
+    def total_steps(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        Dockerfile steps BuildKit solved in that build; steps of stages the target does not need are not counted (0 when adopted).
+        """
+        return pulumi.get(self, "total_steps")
 

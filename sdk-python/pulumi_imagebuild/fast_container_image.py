@@ -480,12 +480,14 @@ class FastContainerImage(pulumi.CustomResource):
             __props__.__dict__["build_id"] = None
             __props__.__dict__["build_seconds"] = None
             __props__.__dict__["build_status"] = None
+            __props__.__dict__["cached_steps"] = None
             __props__.__dict__["context_hash"] = None
             __props__.__dict__["context_object"] = None
             __props__.__dict__["digest"] = None
             __props__.__dict__["image_uri"] = None
             __props__.__dict__["logs_url"] = None
             __props__.__dict__["queued_seconds"] = None
+            __props__.__dict__["total_steps"] = None
             __props__.__dict__["upload_bytes"] = None
             __props__.__dict__["upload_skipped"] = None
         super(FastContainerImage, __self__).__init__(
@@ -518,6 +520,7 @@ class FastContainerImage(pulumi.CustomResource):
         __props__.__dict__["build_status"] = None
         __props__.__dict__["build_timeout_minutes"] = None
         __props__.__dict__["cache_ref"] = None
+        __props__.__dict__["cached_steps"] = None
         __props__.__dict__["codebuild_project"] = None
         __props__.__dict__["compute_type"] = None
         __props__.__dict__["context"] = None
@@ -539,6 +542,7 @@ class FastContainerImage(pulumi.CustomResource):
         __props__.__dict__["secrets"] = None
         __props__.__dict__["service_role_arn"] = None
         __props__.__dict__["target"] = None
+        __props__.__dict__["total_steps"] = None
         __props__.__dict__["upload_bytes"] = None
         __props__.__dict__["upload_skipped"] = None
         __props__.__dict__["wait"] = None
@@ -613,6 +617,14 @@ class FastContainerImage(pulumi.CustomResource):
         A registry image used as build cache, e.g. <repository>:buildcache (registry cache with docker buildx, inline cache otherwise).
         """
         return pulumi.get(self, "cache_ref")
+
+    @_builtins.property
+    @pulumi.getter(name="cachedSteps")
+    def cached_steps(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        Dockerfile steps served from the build cache, read from the CodeBuild log (unset when the build was not waited for; 0 when adopted).
+        """
+        return pulumi.get(self, "cached_steps")
 
     @_builtins.property
     @pulumi.getter(name="codebuildProject")
@@ -781,6 +793,14 @@ class FastContainerImage(pulumi.CustomResource):
         The stage of a multi-stage Dockerfile to build.
         """
         return pulumi.get(self, "target")
+
+    @_builtins.property
+    @pulumi.getter(name="totalSteps")
+    def total_steps(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        Dockerfile steps BuildKit solved, read from the CodeBuild log (unset when the build was not waited for; 0 when adopted).
+        """
+        return pulumi.get(self, "total_steps")
 
     @_builtins.property
     @pulumi.getter(name="uploadBytes")

@@ -213,6 +213,8 @@ impl LocalEngine {
             adopted: false,
             build_seconds: built.build_seconds,
             context_bytes_sent: built.context_bytes_sent,
+            steps: built.steps,
+            pushed_bytes: 0,
             transfers: built.transfers,
         };
         let Some(reg) = registry else {
@@ -283,6 +285,8 @@ impl LocalEngine {
             adopted: true,
             build_seconds: 0.0,
             context_bytes_sent: 0,
+            steps: Default::default(),
+            pushed_bytes: 0,
             transfers: Vec::new(),
         }))
     }

@@ -35,6 +35,8 @@ pub(crate) struct BuiltImage {
     pub(crate) build_seconds: f64,
     /// File bytes BuildKit asked for.
     pub(crate) context_bytes_sent: u64,
+    /// Steps solved and served from cache.
+    pub(crate) steps: crate::steps::StepCounts,
     /// BuildKit's directory requests.
     pub(crate) transfers: Vec<TransferRequest>,
 }
@@ -158,6 +160,7 @@ impl LocalEngine {
             redactor,
             build_seconds: build_start.elapsed().as_secs_f64(),
             context_bytes_sent,
+            steps: tracker.steps(),
             transfers,
         })
     }

@@ -48,13 +48,14 @@ pub(crate) async fn push_all(
         published: Box::new(published.clone()),
         source: Box::new(e),
     };
+    published.pushed_bytes = uploaded.counted();
     match target.registry.manifest_digest(repo, &spec.hash_tag).await {
         Ok(Some(d)) => {
             // The image config digest, as the adopt path reads it: the same imageId whether
             // built or adopted, on the classic and the containerd image store alike (the latter's
             // local id is the manifest's digest, not the config's).
             if let Ok(Some(parts)) = target.registry.image_parts(repo, &d).await {
-                report_uploaded_bytes(&uploaded, &parts.layers, progress);
+                published.pushed_bytes = report_uploaded_bytes(&uploaded, &parts.layers, progress);
                 published.image_id = parts.config;
             }
             published.image_uri = Some(repo.with_digest(&d));
@@ -82,14 +83,15 @@ pub(crate) async fn push_all(
 }
 
 /// Completes the push's byte count from the manifest when the daemon reported uploads without
-/// counting their bytes (Engine 29 does for small layers).
+/// counting their bytes (Engine 29 does for small layers); returns the bytes uploaded.
 fn report_uploaded_bytes(
     uploaded: &push::UploadedLayers,
     layers: &[(String, u64)],
     progress: &UnboundedSender<ProgressEvent>,
-) {
+) -> u64 {
     let total = uploaded.total_with(layers);
     if total > uploaded.counted() {
         let _ = progress.send(ProgressEvent::Pushing { bytes: total });
     }
+    total
 }

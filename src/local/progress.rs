@@ -7,6 +7,7 @@ use bollard::moby::buildkit::v1::StatusResponse;
 
 use super::ProgressEvent;
 use crate::redact::Redactor;
+use crate::steps::{StepCounts, StepTally};
 
 /// Lines of output kept per step for error messages.
 pub(crate) const TAIL_LINES: usize = 30;
@@ -28,16 +29,10 @@ pub(crate) struct Tracker {
     tail: VecDeque<String>,
     classic_step: Option<String>,
     classic_total: u32,
+    steps: StepTally,
 }
 
-/// `[stage-1 2/5] RUN x` -> (2, 5, "RUN x"); None for `[internal] ...` and other housekeeping.
-pub(crate) fn parse_step(name: &str) -> Option<(u32, u32, String)> {
-    let rest = name.strip_prefix('[')?;
-    let (inside, text) = rest.split_once(']')?;
-    let frac = inside.rsplit(' ').next()?;
-    let (n, m) = frac.split_once('/')?;
-    Some((n.parse().ok()?, m.parse().ok()?, text.trim().to_string()))
-}
+pub(crate) use crate::steps::parse_step_name as parse_step;
 
 fn push_tail(q: &mut VecDeque<String>, line: String) {
     if q.len() == TAIL_LINES {
@@ -56,6 +51,7 @@ impl Tracker {
             tail: VecDeque::new(),
             classic_step: None,
             classic_total: 0,
+            steps: StepTally::default(),
         }
     }
 
@@ -77,6 +73,9 @@ impl Tracker {
             }
             if !v.error.is_empty() {
                 entry.error = Some(self.redactor.apply(&v.error));
+            }
+            if v.started.is_some() || v.cached {
+                self.steps.record(&v.digest, &entry.name, v.cached);
             }
             if !entry.announced && (v.started.is_some() || v.cached) {
                 entry.announced = true;
@@ -120,7 +119,9 @@ impl Tracker {
                     if let Some((n, m)) = frac.split_once('/') {
                         if let (Ok(n), Ok(m)) = (n.parse(), m.parse()) {
                             self.classic_total = m;
-                            self.classic_step = Some(format!("[{n}/{m}] {name}"));
+                            let step = format!("[{n}/{m}] {name}");
+                            self.steps.record(&step, &step, false);
+                            self.classic_step = Some(step);
                             out.push(ProgressEvent::Step {
                                 n,
                                 total: m,
@@ -130,6 +131,11 @@ impl Tracker {
                             continue;
                         }
                     }
+                }
+            }
+            if line.trim() == "---> Using cache" {
+                if let Some(step) = &self.classic_step {
+                    self.steps.mark_cached(step);
                 }
             }
             push_tail(&mut self.tail, line.clone());
@@ -179,6 +185,11 @@ impl Tracker {
             .map(|s| (s.clone(), self.tail.iter().cloned().collect()))
     }
 
+    /// Dockerfile steps the build solved so far, and how many the cache served.
+    pub fn steps(&self) -> StepCounts {
+        self.steps.counts()
+    }
+
     /// The build's last log lines overall.
     pub fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
@@ -206,16 +217,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_step_names() {
-        assert_eq!(parse_step("[2/5] RUN x"), Some((2, 5, "RUN x".into())));
-        assert_eq!(
-            parse_step("[stage-1 3/4] COPY . /x"),
-            Some((3, 4, "COPY . /x".into()))
-        );
-        assert_eq!(parse_step("[internal] load build definition"), None);
-    }
-
-    #[test]
     fn exit_codes() {
         assert_eq!(
             exit_code("executor failed running [/bin/sh -c exit 3]: exit code: 3"),
@@ -226,6 +227,44 @@ mod tests {
             Some(1)
         );
         assert_eq!(exit_code("something else"), None);
+    }
+
+    fn vertex(digest: &str, name: &str, cached: bool) -> bollard::moby::buildkit::v1::Vertex {
+        bollard::moby::buildkit::v1::Vertex {
+            digest: digest.into(),
+            name: name.into(),
+            cached,
+            started: Some(Default::default()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn buildkit_steps_count_each_vertex_once() {
+        let mut t = Tracker::new(Redactor::default());
+        t.on_buildkit(StatusResponse {
+            vertexes: vec![
+                vertex("a", "[internal] load build context", false),
+                vertex("b", "[1/3] FROM base", true),
+                vertex("c", "[2/3] COPY . /app", false),
+            ],
+            ..Default::default()
+        });
+        // BuildKit repeats vertices as they progress; a later status may mark one cached.
+        t.on_buildkit(StatusResponse {
+            vertexes: vec![
+                vertex("c", "[2/3] COPY . /app", true),
+                vertex("d", "[3/3] RUN make", false),
+            ],
+            ..Default::default()
+        });
+        assert_eq!(
+            t.steps(),
+            StepCounts {
+                total: 3,
+                cached: 2
+            }
+        );
     }
 
     #[test]
@@ -242,5 +281,13 @@ mod tests {
             }]
         );
         assert_eq!(t.failed_step().unwrap().0, "[2/3] RUN echo hi");
+        t.on_classic(" ---> Using cache\n ---> 1a2b3c\nStep 3/3 : RUN echo bye\n");
+        assert_eq!(
+            t.steps(),
+            StepCounts {
+                total: 2,
+                cached: 1
+            }
+        );
     }
 }

@@ -209,6 +209,11 @@ pub struct Published {
     pub build_seconds: f64,
     /// File bytes BuildKit asked for and received over the session (0 when adopted or classic).
     pub context_bytes_sent: u64,
+    /// Dockerfile steps the build solved and how many the cache served (zero when adopted).
+    pub steps: crate::steps::StepCounts,
+    /// Layer bytes the push uploaded; layers the registry already had cost nothing (0 when
+    /// adopted or not pushed).
+    pub pushed_bytes: u64,
     /// Every directory request BuildKit made during the build, in arrival order.
     pub transfers: Vec<TransferRequest>,
 }

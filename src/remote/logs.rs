@@ -19,6 +19,8 @@ pub(crate) struct LogFollower {
     tail_len: usize,
     /// The last digest marker line seen (`IMAGEBUILD_DIGEST=...`), the fallback when exports are missing.
     pub(crate) marker: Option<String>,
+    /// Dockerfile steps read off the `--progress=plain` lines so far.
+    pub(crate) steps: crate::steps::StepTally,
 }
 
 impl LogFollower {
@@ -29,6 +31,7 @@ impl LogFollower {
             tail: VecDeque::with_capacity(tail_len),
             tail_len,
             marker: None,
+            steps: crate::steps::StepTally::default(),
         }
     }
 
@@ -98,6 +101,7 @@ impl LogFollower {
             if let Some(rest) = line.strip_prefix(marker_prefix) {
                 self.marker = Some(rest.trim().to_string());
             }
+            self.steps.feed_plain_line(line);
             if self.tail.len() == self.tail_len {
                 self.tail.pop_front();
             }

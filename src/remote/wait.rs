@@ -62,6 +62,8 @@ pub struct FinishedBuild {
     pub build_seconds: f64,
     /// Console link to its log.
     pub logs_url: String,
+    /// Dockerfile steps the log shows, and how many were cached.
+    pub steps: crate::steps::StepCounts,
 }
 
 /// How long StopBuild is given to show up as a final status before we return anyway.
@@ -172,6 +174,7 @@ async fn finish(
         queued_seconds: status.queued_seconds,
         build_seconds: status.build_seconds,
         logs_url: status.logs_url,
+        steps: follower.steps.counts(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! `imagebuild:index:ContainerImage`: built on this machine through Docker (BuildKit), pushed,
 //! and skipped entirely when the context hash is unchanged or already in the registry.
 
+use super::build_summary::Outcome;
 use super::diff::DiffResult;
 use super::image_args::{
     self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
@@ -43,7 +44,7 @@ pub const INPUT_NAMES: [&str; 18] = [
 ];
 
 /// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 11] = [
+pub const COMPUTED_OUTPUT_NAMES: [&str; 14] = [
     "contextHash",
     "imageId",
     "imageUri",
@@ -55,6 +56,9 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 11] = [
     "contextFiles",
     "contextBytesSent",
     "adopted",
+    "cachedSteps",
+    "totalSteps",
+    "pushedBytes",
 ];
 
 /// Inputs that are never echoed into the outputs (so never in the state's outputs): where the
@@ -244,6 +248,7 @@ pub async fn create(
         image_args::plan_for(services, call, BuildSite::LocalDaemon, &image.build, news).await?;
     let snap = plan.snapshot.clone();
     if preview {
+        services.tally.record(&call.urn, Outcome::WouldBuild);
         return Ok(Created {
             id: String::new(),
             outputs: preview_outputs(news, Some(&snap), derived_secret),
@@ -257,9 +262,12 @@ pub async fn create(
     }
     .map_err(|e| ResourceError::Invalid(format!("`repository`: {e}")))?;
     let published = publish(services, call, &image, &plan, repository, &redactor).await;
-    let published =
-        published.map_err(|e| failure(e, news, &image, &snap, &redactor, derived_secret))?;
+    let published = published.map_err(|e| {
+        services.tally.record(&call.urn, Outcome::Failed);
+        failure(e, news, &image, &snap, &redactor, derived_secret)
+    })?;
     self_check(services, call, &snap, &published).await;
+    services.report_outcome(call, outcome(&image, &published));
     let outputs = final_outputs(news, &image, &snap, &published, derived_secret);
     Ok(Created {
         id: resource_id(&image, &snap, &published),
@@ -292,6 +300,19 @@ async fn self_check(
     );
     if let Err(e) = recorded.await {
         eprintln!("imagebuild: cannot record the self-check miss: {e}");
+    }
+}
+
+/// How the publish came out, for the row's last line and the stack's totals.
+fn outcome(image: &ImageInputs, published: &Published) -> Outcome {
+    if published.adopted {
+        return Outcome::Adopted;
+    }
+    Outcome::Built {
+        seconds: published.build_seconds,
+        steps: Some(published.steps),
+        pushed_bytes: image.push.then_some(published.pushed_bytes),
+        site: "",
     }
 }
 
@@ -431,6 +452,9 @@ fn final_outputs(
         published.context_bytes_sent.into(),
     );
     out.insert("adopted".into(), published.adopted.into());
+    out.insert("cachedSteps".into(), published.steps.cached.into());
+    out.insert("totalSteps".into(), published.steps.total.into());
+    out.insert("pushedBytes".into(), published.pushed_bytes.into());
     out.insert("imageId".into(), published.image_id.clone().into());
     out
 }

@@ -1,6 +1,7 @@
 //! `imagebuild:index:FastContainerImage`: the context goes to S3 (content-addressed) and the image
 //! is built on AWS CodeBuild and pushed to ECR; `pulumi up` may return before the build ends.
 
+use super::build_summary::Outcome;
 use super::diff::{DiffKind, DiffResult};
 use super::image_args::{
     self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
@@ -53,7 +54,7 @@ pub const INPUT_NAMES: [&str; 20] = [
 ];
 
 /// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 13] = [
+pub const COMPUTED_OUTPUT_NAMES: [&str; 15] = [
     "contextHash",
     "imageUri",
     "digest",
@@ -67,6 +68,8 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 13] = [
     "buildSeconds",
     "adopted",
     "platform",
+    "cachedSteps",
+    "totalSteps",
 ];
 
 const DEFAULT_PREFIX: &str = "imagebuild/contexts";
@@ -322,6 +325,9 @@ pub async fn create(
         None => None,
     };
     if preview {
+        if plan.is_some() {
+            services.tally.record(&call.urn, Outcome::WouldBuild);
+        }
         return Ok(Created {
             id: String::new(),
             outputs: preview_outputs(news, plan.as_ref().map(|p| &p.snapshot)),
@@ -361,6 +367,7 @@ pub async fn create(
         call.reporter.status(
             "registry already has this context's image: adopted, nothing uploaded or built",
         );
+        services.report_outcome(call, Outcome::Adopted);
         return Ok(finish(news, &inputs, snap, BuildRecord::adopted(&digest)));
     }
 
@@ -382,6 +389,7 @@ pub async fn create(
         queued_seconds: 0.0,
         build_seconds: 0.0,
         adopted: false,
+        steps: None,
     };
     if inputs.wait {
         let finished = wait(
@@ -392,11 +400,25 @@ pub async fn create(
             inputs.timeout_minutes,
             &redactor,
         )
-        .await?;
+        .await
+        .inspect_err(|_| services.tally.record(&call.urn, Outcome::Failed))?;
+        services.report_outcome(
+            call,
+            Outcome::Built {
+                seconds: finished.build_seconds,
+                steps: Some(finished.steps),
+                pushed_bytes: None,
+                site: "on CodeBuild",
+            },
+        );
+        record.steps = Some(finished.steps);
         record.status = finished.state.as_str().to_string();
         record.digest = Some(finished.digest);
         record.queued_seconds = finished.queued_seconds;
         record.build_seconds = finished.build_seconds;
+    } else {
+        let build_id = started.build_id.clone();
+        services.report_outcome(call, Outcome::Started { build_id });
     }
     Ok(finish(news, &inputs, snap, record))
 }
@@ -550,6 +572,8 @@ struct BuildRecord {
     queued_seconds: f64,
     build_seconds: f64,
     adopted: bool,
+    /// Steps the build log showed (None until a waited-for build finished).
+    steps: Option<crate::steps::StepCounts>,
 }
 
 impl BuildRecord {
@@ -565,6 +589,7 @@ impl BuildRecord {
             queued_seconds: 0.0,
             build_seconds: 0.0,
             adopted: true,
+            steps: Some(Default::default()),
         }
     }
 }
@@ -615,6 +640,9 @@ fn finish(
     out.insert("queuedSeconds".into(), record.queued_seconds.into());
     out.insert("buildSeconds".into(), record.build_seconds.into());
     out.insert("adopted".into(), record.adopted.into());
+    let count = |n: Option<u32>| n.map_or(Value::Null, Value::from);
+    out.insert("cachedSteps".into(), count(record.steps.map(|s| s.cached)));
+    out.insert("totalSteps".into(), count(record.steps.map(|s| s.total)));
     out.insert("platform".into(), inputs.build.platform.clone().into());
     // Whatever is computed from a secret input is secret too (the engine does not do it for us).
     if derived_outputs_secret(news) {

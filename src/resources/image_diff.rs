@@ -45,6 +45,9 @@ pub async fn diff_image(
         &mut result,
     )
     .await;
+    if matches!(result.changes, super::diff::Changes::None) {
+        services.report_outcome(call, super::build_summary::Outcome::Unchanged);
+    }
     result
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Resources work on [`PropertyMap`]s and report through [`Reporter`]; they never see gRPC.
 
+pub mod build_summary;
 pub mod cache_input;
 pub mod container_image;
 pub mod diff;
@@ -42,6 +43,8 @@ pub struct Services {
     pub snapshots: snapshots::SnapshotCache,
     /// Cancelled when the engine sends Cancel (Ctrl-C).
     pub cancel: CancellationToken,
+    /// How each image came out in this run, for the stack's closing message.
+    pub tally: build_summary::RunTally,
     local: OnceLock<LocalEngine>,
     remote: tokio::sync::OnceCell<Result<Arc<RemoteClients>, String>>,
 }
@@ -53,6 +56,7 @@ impl Services {
             config,
             snapshots: snapshots::SnapshotCache::default(),
             cancel,
+            tally: build_summary::RunTally::default(),
             local: OnceLock::new(),
             remote: tokio::sync::OnceCell::new(),
         }
@@ -84,6 +88,16 @@ impl Services {
     pub fn local(&self) -> &LocalEngine {
         self.local
             .get_or_init(|| LocalEngine::new(self.config.local_config()))
+    }
+}
+
+impl Services {
+    /// Records how the resource of `call` came out, and ends its row with the line saying so.
+    pub fn report_outcome(&self, call: &Call, outcome: build_summary::Outcome) {
+        if let Some(line) = outcome.row_line() {
+            call.reporter.info(&line);
+        }
+        self.tally.record(&call.urn, outcome);
     }
 }
 

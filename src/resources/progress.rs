@@ -69,6 +69,7 @@ impl StatusLine {
             ProgressEvent::Built { .. } => {
                 self.phase = "built".into();
                 self.step = None;
+                self.detail.clear();
                 true
             }
             ProgressEvent::PushQueued { ahead } => {
@@ -97,6 +98,7 @@ impl StatusLine {
             ProgressEvent::Done { .. } => {
                 self.phase = "done".into();
                 self.step = None;
+                self.detail.clear();
                 true
             }
         }

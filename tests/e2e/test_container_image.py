@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -44,6 +45,29 @@ def build_windows(events: list[dict]) -> dict[str, tuple[float, float]]:
     return {k: (min(v), max(v)) for k, v in windows.items()}
 
 
+def row_endings(events: list[dict]) -> dict[str, str]:
+    """Per resource name: the last message kept on its row (ephemeral status lines excluded)."""
+    ends = {}
+    for e in events:
+        diag = e.get("diagnosticEvent")
+        if diag and TOKEN in diag.get("urn", "") and not diag.get("ephemeral"):
+            ends[diag["urn"].rsplit("::", 1)[-1]] = diag["message"].strip()
+    return ends
+
+
+def stack_messages(events: list[dict]) -> list[str]:
+    """The provider's messages on the stack's row."""
+    return [
+        e["diagnosticEvent"]["message"].strip()
+        for e in events
+        if "pulumi:pulumi:Stack" in e.get("diagnosticEvent", {}).get("urn", "")
+        and e["diagnosticEvent"]["message"].startswith("imagebuild")
+    ]
+
+
+BUILT = re.compile(r"built in [\d.]+ s, (\d+) of (\d+) steps cached, [\d.]+ (?:B|kB|MB|GB) pushed")
+
+
 def test_lifecycle(project_factory, registry: Registry, unique: str, engine_host: str):
     p = images_project(project_factory, registry, unique, deleteOnDestroy="true",
                        **{"imagebuild:dockerHost": engine_host})
@@ -64,28 +88,50 @@ def test_lifecycle(project_factory, registry: Registry, unique: str, engine_host
         assert out[f"{s}_uri"] == f"{registry.address}/{prefix}/{s}@{served}"
         assert out[f"{s}_adopted"] is False
         assert registry.digest(f"{prefix}/{s}", "latest") == served
-    windows = build_windows(json_events(up.stdout))
+    # Each row ends with what happened to it; the stack's one message totals the run.
+    events = json_events(up.stdout)
+    ends = row_endings(events)
+    for s in SERVICES:
+        built = BUILT.fullmatch(ends.get(s, ""))
+        assert built, f"{s}: the row does not end with the build summary: {ends}"
+        assert [int(built[1]), int(built[2])] == out[f"{s}_steps"], (ends[s], out[f"{s}_steps"])
+        assert out[f"{s}_steps"][1] == 6, f"{s}: six Dockerfile steps, got {out[f'{s}_steps']}"
+        # Layers the registry holds already (other tests pushed the same bytes) cost nothing.
+        assert out[f"{s}_pushed"] >= 0
+    (summary,) = stack_messages(events)
+    assert re.fullmatch(r"imagebuild: 3 images: 3 built \([\d.]+ s of build time\)", summary), summary
+    windows = build_windows(events)
     assert set(windows) == set(SERVICES), f"build progress missing for some images: {windows}"
     latest_start = max(w[0] for w in windows.values())
     earliest_end = min(w[1] for w in windows.values())
     assert latest_start <= earliest_end, f"builds did not overlap: {windows}"
 
-    # Nothing changed: no update, no diff, no drift.
-    p.up("--expect-no-changes")
+    # Nothing changed: no update, no diff, no drift; each row says unchanged.
+    noop = json_events(p.up("--expect-no-changes", "--json").stdout)
+    assert all(row_endings(noop).get(s, "").startswith("unchanged") for s in SERVICES), row_endings(noop)
+    assert stack_messages(noop) == ["imagebuild: 3 images: 3 unchanged"], stack_messages(noop)
     p.run("preview", "--expect-no-changes")
     p.run("refresh", "--yes", "--expect-no-changes")
 
     # A file change in one context updates exactly that image, and the diff names the file.
     handler = p.dir / "app/services/payments/handler.py"
-    handler.write_text(handler.read_text() + "\n# changed\n")
+    handler.write_text(handler.read_text() + f"\n# changed {unique}\n")
     diff = p.run("preview", "--diff")
     assert "contextHash" in diff.stdout
     # The engine prints the provider's diagnostics on stderr in --diff mode.
     assert "services/payments/handler.py" in diff.stdout + diff.stderr, diff
     ops = planned_ops(p.run("preview", "--json").stdout)
     assert [o for o in ops if o[0] != "same"] == [("update", "payments")], ops
-    p.up()
+    edited = json_events(p.up("--json").stdout)
     after = p.outputs()
+    # Only the handler's layer is new (its bytes are this test's own): the steps before its
+    # COPY come from the cache, and the push uploads that one small layer, not the image.
+    cached, total = after["payments_steps"]
+    assert total == 6 and 4 <= cached < total, after["payments_steps"]
+    assert 0 < after["payments_pushed"] < 1_000_000, after["payments_pushed"]
+    assert BUILT.fullmatch(row_endings(edited)["payments"]), row_endings(edited)
+    (summary,) = stack_messages(edited)
+    assert re.fullmatch(r"imagebuild: 3 images: 1 built \([\d.]+ s of build time\), 2 unchanged", summary), summary
     assert after["payments_digest"] != out["payments_digest"]
     assert after["orders_digest"] == out["orders_digest"]
     assert after["notifications_digest"] == out["notifications_digest"]

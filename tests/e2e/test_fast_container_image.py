@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import Project, Registry
+from conftest import Project, Registry, json_events
 
 PROGRAMS = Path(__file__).parent / "programs"
 BASE = "imagebuild-base/busybox:latest"
@@ -92,8 +93,14 @@ MODES_DOCKERFILE = (
 
 def test_cold_up_then_nothing_then_adopt(project_factory, registry: Registry, aws, unique: str):
     p = fast_project(project_factory, registry, aws, unique, MODES_DOCKERFILE)
-    p.up()
+    events = json_events(p.up("--json").stdout)
     out = p.outputs()
+    # FROM, COPY and RUN, read off CodeBuild's log; the row ends saying so.
+    assert out["total_steps"] == 3 and 0 <= out["cached_steps"] <= 1, out
+    kept = [e["diagnosticEvent"]["message"].strip() for e in events
+            if TOKEN in e.get("diagnosticEvent", {}).get("urn", "")
+            and not e["diagnosticEvent"].get("ephemeral")]
+    assert kept and re.fullmatch(r"built on CodeBuild in [\d.]+ s, [01] of 3 steps cached", kept[-1]), kept
     served = registry.digest(f"e2e-{unique}/fast", out["context_hash"])
     assert served is not None and out["digest"] == served
     assert out["image_uri"] == f"{registry.address}/e2e-{unique}/fast@{served}"

@@ -28,3 +28,5 @@ for service in services:
     pulumi.export(f"{service}_digest", image.digest)
     pulumi.export(f"{service}_hash", image.context_hash)
     pulumi.export(f"{service}_adopted", image.adopted)
+    pulumi.export(f"{service}_steps", pulumi.Output.all(image.cached_steps, image.total_steps))
+    pulumi.export(f"{service}_pushed", image.pushed_bytes)
