@@ -12,13 +12,9 @@ pub fn read_cache_to(r: &mut InputReader) -> Option<Option<CacheTo>> {
         Field::Absent => return Some(None),
         Field::Unknown => return None,
     };
-    let mut inner = InputReader::new(&map);
-    inner.reject_unknown_names(&["ref", "mode"]);
-    let reference = inner.string("ref");
-    let mode = inner.string("mode");
-    for f in inner.into_failures() {
-        r.fail(format!("cacheTo.{}", f.property), f.reason);
-    }
+    let (reference, mode) = r.nested("cacheTo", &map, &["ref", "mode"], |inner| {
+        (inner.string("ref"), inner.string("mode"))
+    });
     let mode = match mode {
         Field::Known(m) => match parse_mode(&m) {
             Ok(mode) => mode,

@@ -307,14 +307,10 @@ pub fn read_registry_auth(r: &mut InputReader) -> Option<Option<BasicCredentials
         Field::Absent => return Some(None),
         Field::Unknown => return None,
     };
-    let mut inner = InputReader::new(&auth);
-    inner.reject_unknown_names(&["username", "password"]);
-    let username = inner.string("username");
-    let password = inner.string("password");
-    let failures = inner.into_failures();
-    for f in failures {
-        r.fail(format!("registryAuth.{}", f.property), f.reason);
-    }
+    let fields = ["username", "password"];
+    let (username, password) = r.nested("registryAuth", &auth, &fields, |inner| {
+        (inner.string("username"), inner.string("password"))
+    });
     match (username, password) {
         (Field::Known(username), Field::Known(password)) => {
             Some(Some(BasicCredentials { username, password }))

@@ -75,6 +75,24 @@ impl<'a> InputReader<'a> {
         self.failures
     }
 
+    /// Reads one nested object, `map`, with `read`: over a reader that allows only `fields`,
+    /// whose failures come back here named `prefix.field` (`cacheTo.ref`, `ssh[0].id`).
+    pub fn nested<T>(
+        &mut self,
+        prefix: &str,
+        map: &PropertyMap,
+        fields: &[&str],
+        read: impl FnOnce(&mut InputReader) -> T,
+    ) -> T {
+        let mut inner = InputReader::new(map);
+        inner.reject_unknown_names(fields);
+        let value = read(&mut inner);
+        for f in inner.into_failures() {
+            self.fail(format!("{prefix}.{}", f.property), f.reason);
+        }
+        value
+    }
+
     /// Fails every property whose name is not in `allowed`.
     pub fn reject_unknown_names(&mut self, allowed: &[&str]) {
         let unknown: Vec<String> = self
@@ -294,6 +312,21 @@ mod tests {
         let f = r.into_failures();
         assert_eq!(f[0].property, "contxt");
         assert!(f[0].reason.contains("context"));
+    }
+
+    #[test]
+    fn nested_failures_are_named_under_their_parent() {
+        let inner = map(vec![
+            ("ref", Value::from(true)),
+            ("mdoe", Value::from("max")),
+        ]);
+        let outer = PropertyMap::new();
+        let mut r = InputReader::new(&outer);
+        let reference = r.nested("cacheTo", &inner, &["ref", "mode"], |i| i.string("ref"));
+        assert_eq!(reference, Field::Absent);
+        let mut names: Vec<String> = r.into_failures().into_iter().map(|f| f.property).collect();
+        names.sort();
+        assert_eq!(names, ["cacheTo.mdoe", "cacheTo.ref"]);
     }
 
     #[test]

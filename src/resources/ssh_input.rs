@@ -15,13 +15,9 @@ pub fn read_ssh(r: &mut InputReader) -> Option<Vec<SshSpec>> {
     };
     let mut out: Vec<SshSpec> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let mut inner = InputReader::new(item);
-        inner.reject_unknown_names(&["id", "paths"]);
-        let id = inner.string("id");
-        let paths = inner.string_list("paths");
-        for f in inner.into_failures() {
-            r.fail(format!("ssh[{i}].{}", f.property), f.reason);
-        }
+        let (id, paths) = r.nested(&format!("ssh[{i}]"), item, &["id", "paths"], |inner| {
+            (inner.string("id"), inner.string_list("paths"))
+        });
         let id = match id {
             Field::Known(id) => id,
             Field::Absent => "default".to_string(),
