@@ -2,10 +2,6 @@
 //! frontend validates every base name with it and matches named contexts on the
 //! "familiar" form (`alpine`, `team/app:1`, `ghcr.io/x/y`).
 
-use std::sync::OnceLock;
-
-use regex::Regex;
-
 use super::error::Msg;
 
 /// A parsed, normalized reference.
@@ -21,99 +17,15 @@ pub(crate) struct Reference {
     pub digest: Option<String>,
 }
 
-fn reference_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        let alnum = "[a-z0-9]+";
-        let sep = "(?:[._]|__|[-]+)";
-        let component = format!("{alnum}(?:{sep}{alnum})*");
-        let domain_component = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
-        let domain_name = format!("{domain_component}(?:\\.{domain_component})*");
-        let host = format!("(?:{domain_name}|\\[(?:[a-fA-F0-9:]+)\\])");
-        let domain = format!("{host}(?::[0-9]+)?");
-        let name = format!("(?:{domain}/)?{component}(?:/{component})*");
-        let tag = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
-        let digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-        Regex::new(&format!("^({name})(?::({tag}))?(?:@({digest}))?$")).expect("reference regex")
-    })
-}
-
-/// Splits off the registry the way Docker does: a first component with `.` or `:`, or
-/// `localhost`, or with uppercase letters, is a host.
-fn split_domain(name: &str) -> (String, String) {
-    let (mut domain, mut rest) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.to_lowercase() != first =>
-        {
-            (first.to_string(), rest.to_string())
-        }
-        _ => ("docker.io".to_string(), name.to_string()),
-    };
-    if domain == "index.docker.io" {
-        domain = "docker.io".into();
-    }
-    if domain == "docker.io" && !rest.contains('/') {
-        rest = format!("library/{rest}");
-    }
-    (domain, rest)
-}
-
-/// `reference.ParseNormalizedNamed`.
+/// `reference.ParseNormalizedNamed`, by the crate's one reference grammar.
 pub(crate) fn parse_normalized(s: &str) -> Msg<Reference> {
-    if s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(format!(
-            "invalid repository name ({s}), cannot specify 64-byte hexadecimal strings"
-        ));
-    }
-    let (domain, remainder) = split_domain(s);
-    let remote = remainder.split(':').next().unwrap_or_default();
-    if remote.to_lowercase() != remote {
-        return Err(format!(
-            "invalid reference format: repository name ({remote}) must be lowercase"
-        ));
-    }
-    let full = format!("{domain}/{remainder}");
-    let caps = reference_regex()
-        .captures(&full)
-        .ok_or_else(|| "invalid reference format".to_string())?;
-    let name = &caps[1];
-    if name.len() > 255 {
-        return Err("repository name must not be more than 255 characters".into());
-    }
-    let digest = caps.get(3).map(|m| m.as_str().to_string());
-    if let Some(d) = &digest {
-        check_digest(d)?;
-    }
-    let (domain, path) = split_domain(name);
+    let parts = crate::registry::grammar::parse_normalized(s)?;
     Ok(Reference {
-        domain,
-        path,
-        tag: caps.get(2).map(|m| m.as_str().to_string()),
-        digest,
+        domain: parts.domain,
+        path: parts.path,
+        tag: parts.tag,
+        digest: parts.digest,
     })
-}
-
-fn check_digest(d: &str) -> Msg<()> {
-    let (alg, hex) = d.split_once(':').unwrap_or((d, ""));
-    let len = match alg {
-        "sha256" => 64,
-        "sha384" => 96,
-        "sha512" => 128,
-        _ => return Err(format!("unsupported digest algorithm in {d}")),
-    };
-    if hex.len() != len
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(format!("invalid checksum digest format in {d}"));
-    }
-    Ok(())
 }
 
 impl Reference {

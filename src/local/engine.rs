@@ -17,6 +17,7 @@ use super::engine_build::BuildInputs;
 use super::engine_push::{push_all, PushTarget};
 use super::limiter::{Limiter, Permit};
 use super::{ssh, LocalConfig, LocalError, ProgressEvent, PublishSpec, Published};
+use crate::registry::grammar;
 use crate::registry::{BasicCredentials, Registry, RegistryConfig};
 
 /// The process-wide build engine; holds the build and push limiters. Share one per process.
@@ -64,22 +65,11 @@ pub(super) fn force_classic() -> bool {
 
 /// Registry host of an image reference such as `host:5000/a/b:tag` (Docker Hub when none).
 fn reference_host(reference: &str) -> String {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first.to_string()
-        }
-        _ => "docker.io".to_string(),
-    }
+    grammar::split_domain(reference).0
 }
 
 fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && t.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    grammar::validate_tag(t).is_ok()
 }
 
 fn now() -> Instant {

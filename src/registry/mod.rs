@@ -8,6 +8,7 @@ mod digest;
 mod docker_config;
 mod ecr;
 mod error;
+pub(crate) mod grammar;
 mod manifest;
 mod name;
 mod platform;

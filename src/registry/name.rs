@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::grammar::{split_domain, validate_name, DOCKER_HUB};
 use super::RegistryError;
 
 /// A repository in a registry, without tag or digest.
@@ -76,118 +77,6 @@ pub(crate) fn is_insecure_host(registry: &str) -> bool {
             .parse::<std::net::Ipv4Addr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
-}
-
-/// Docker's domain split: the first component is a registry host when it has a `.` or `:`, is
-/// `localhost` or holds uppercase; else the name is on Docker Hub (`library/` for one component).
-pub(super) fn split_domain(s: &str) -> (String, String) {
-    let (registry, path) = match s.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (first.to_string(), rest.to_string())
-        }
-        _ => (DOCKER_HUB.to_string(), s.to_string()),
-    };
-    let registry = if registry == "index.docker.io" {
-        DOCKER_HUB.to_string()
-    } else {
-        registry
-    };
-    if registry == DOCKER_HUB && !path.contains('/') {
-        (registry, format!("library/{path}"))
-    } else {
-        (registry, path)
-    }
-}
-
-/// Docker Hub's canonical registry name.
-const DOCKER_HUB: &str = "docker.io";
-
-/// Checks a split name against the distribution reference grammar; the reason says what to fix.
-pub(super) fn validate_name(input: &str, registry: &str, path: &str) -> Result<(), String> {
-    if input.is_empty() {
-        return Err("empty name".into());
-    }
-    if input.len() == 64 && input.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("a 64-digit hex string is an image id, not a repository name".into());
-    }
-    if !valid_domain(registry) {
-        return Err(format!(
-            "registry host {registry:?} must be host[:port] made of letters, digits, '.' and '-'"
-        ));
-    }
-    if path.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err("repository names must be lowercase".into());
-    }
-    if !path.split('/').all(valid_component) {
-        return Err(
-            "each repository path component must be lowercase letters and digits, \
-             separated inside by '.', '_', '__' or dashes"
-                .into(),
-        );
-    }
-    if registry.len() + 1 + path.len() > 255 {
-        return Err("the repository name is longer than 255 characters".into());
-    }
-    Ok(())
-}
-
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn valid_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
-/// `host[:port]` or `[ipv6][:port]`, host labels of letters, digits and inner dashes.
-fn valid_domain(d: &str) -> bool {
-    let (host_ok, port) = if let Some(rest) = d.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((ip, tail)) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), tail),
-            None => return false,
-        }
-    } else {
-        let (host, port) = match d.find(':') {
-            Some(i) => d.split_at(i),
-            None => (d, ""),
-        };
-        (host.split('.').all(valid_label), port)
-    };
-    let port_ok = port.is_empty()
-        || port
-            .strip_prefix(':')
-            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    host_ok && port_ok
-}
-
-/// A DNS label: letters and digits, dashes only inside.
-fn valid_label(l: &str) -> bool {
-    let b = l.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-')
 }
 
 #[cfg(test)]

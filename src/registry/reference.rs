@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::name::{split_domain, validate_name};
+use super::grammar::{split_domain, validate_name, validate_tag};
 use super::{Digest, ImageName, RegistryError};
 
 /// A parsed image reference: repository plus tag and/or digest (`latest` when neither is given).
@@ -79,25 +79,6 @@ impl fmt::Display for ImageRef {
             write!(f, "@{d}")?;
         }
         Ok(())
-    }
-}
-
-/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn validate_tag(tag: &str) -> Result<(), String> {
-    let ok = tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "tag {tag:?} must be 1-128 letters, digits, '_', '.' or '-' and not start with '.' or '-'"
-        ))
     }
 }
 

@@ -401,56 +401,17 @@ fn is_simple_word(s: &str) -> bool {
 
 /// Checks an image repository reference without tag or digest, e.g. `host:5000/team/app`.
 pub fn validate_repository(repo: &str) -> Result<(), String> {
-    let (host, path) = match repo.split_once('/') {
-        Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => (Some(h), p),
-        _ => (None, repo),
-    };
-    let host_ok = host.is_none_or(|h| {
-        !h.is_empty()
-            && h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-    });
-    let path_ok = !path.is_empty() && path.split('/').all(is_path_component);
-    if host_ok && path_ok {
-        Ok(())
-    } else {
-        Err(format!(
+    ImageName::parse(repo).map(|_| ()).map_err(|e| {
+        format!(
             "`repository` must be a repository without tag or digest, like \
-             \"123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app\" or \"localhost:5000/app\" \
-             (lowercase path), got \"{repo}\""
-        ))
-    }
-}
-
-fn is_path_component(c: &str) -> bool {
-    let bytes = c.as_bytes();
-    !c.is_empty()
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && c.chars().all(|ch| {
-            ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
-        })
+             \"123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app\" or \"localhost:5000/app\": {e}"
+        )
+    })
 }
 
 /// Checks a tag name (not a full reference).
 pub fn validate_tag(tag: &str) -> Result<(), String> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "tag \"{tag}\" is not a valid tag: use letters, digits, `_`, `.` and `-`, at most 128 \
-             characters, not starting with `.` or `-`"
-        ))
-    }
+    crate::registry::grammar::validate_tag(tag)
 }
 
 #[cfg(test)]
