@@ -4,28 +4,12 @@
 
 use super::error::Msg;
 
-/// A parsed, normalized reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reference {
-    /// Registry host, `docker.io` for Docker Hub.
-    pub domain: String,
-    /// Repository path, `library/alpine` for official images.
-    pub path: String,
-    /// Tag, if given.
-    pub tag: Option<String>,
-    /// Digest, if given.
-    pub digest: Option<String>,
-}
+/// A parsed, normalized reference: the crate's one grammar's parts.
+pub(crate) use crate::registry::grammar::Parts as Reference;
 
 /// `reference.ParseNormalizedNamed`, by the crate's one reference grammar.
 pub(crate) fn parse_normalized(s: &str) -> Msg<Reference> {
-    let parts = crate::registry::grammar::parse_normalized(s)?;
-    Ok(Reference {
-        domain: parts.domain,
-        path: parts.path,
-        tag: parts.tag,
-        digest: parts.digest,
-    })
+    crate::registry::grammar::parse_normalized(s)
 }
 
 impl Reference {
