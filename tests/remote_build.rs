@@ -392,6 +392,15 @@ async fn deadline_stops_the_build() {
     assert_eq!(status.state, BuildState::Stopped);
 }
 
+/// StartBuild calls the double received with `token`.
+async fn start_builds_with(s: &Services, token: &str) -> usize {
+    recorded_start_builds(s)
+        .await
+        .iter()
+        .filter(|r| r["idempotencyToken"] == token)
+        .count()
+}
+
 #[tokio::test]
 async fn same_inputs_start_one_build() {
     let s = services().await;
@@ -402,19 +411,23 @@ async fn same_inputs_start_one_build() {
         false,
     )]);
     let spec = prepared(&s, &c, dir.path(), None).await;
-    let a = start_build(&c, &spec).await.expect("first start");
-    let b = start_build(&c, &spec).await.expect("retried start");
-    assert_eq!(
-        a.build_id, b.build_id,
-        "the idempotency token deduplicated the retry"
-    );
+    // Two callers at once: neither sees a running build yet, so both send StartBuild, and the
+    // idempotency token makes them one build.
+    let (a, b) = tokio::join!(start_build(&c, &spec), start_build(&c, &spec));
+    let (a, b) = (a.expect("first start"), b.expect("racing start"));
+    assert_eq!(a.build_id, b.build_id, "the token deduplicated the race");
     assert_eq!(a.idempotency_token, b.idempotency_token);
-    let sent = recorded_start_builds(&s)
+    let racing = start_builds_with(&s, &a.idempotency_token).await;
+    assert!((1..=2).contains(&racing), "{racing} StartBuild calls");
+
+    // A retry after CodeBuild's token window joins the running build instead of starting a
+    // second one for the same hash, without sending StartBuild.
+    expire_idempotency_tokens(&s).await;
+    let joined = start_build(&c, &spec)
         .await
-        .iter()
-        .filter(|r| r["idempotencyToken"] == a.idempotency_token.as_str())
-        .count();
-    assert_eq!(sent, 2, "both requests reached CodeBuild");
+        .expect("start after the window");
+    assert_eq!(joined.build_id, a.build_id, "joined the running build");
+    assert_eq!(start_builds_with(&s, &a.idempotency_token).await, racing);
 
     let mut other = spec.clone();
     other.build_args.insert("X".into(), "1".into());

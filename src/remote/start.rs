@@ -1,8 +1,8 @@
 //! StartBuild: generated buildspec, typed secret variables, and an idempotency token derived from the inputs.
 
 use aws_sdk_codebuild::types::{
-    ArtifactsType, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts, SourceType,
-    StatusType,
+    ArtifactsType, EnvironmentVariable, EnvironmentVariableType, ProjectArtifacts, SortOrderType,
+    SourceType, StatusType,
 };
 use sha2::{Digest, Sha256};
 
@@ -26,8 +26,9 @@ pub struct StartedBuild {
     pub idempotency_token: String,
 }
 
-/// Ensures the project, then starts the build; a repeat with the same inputs within CodeBuild's
-/// token window (5 minutes) returns the same build instead of starting a second, unless that
+/// Ensures the project, then starts the build. A build of the same buildspec that is still
+/// running is joined, however long ago it started; a repeat within CodeBuild's token window
+/// (5 minutes) returns the same build too (which also covers two callers racing), unless that
 /// build already ended without success: a retried `up` then starts a new one.
 pub async fn start_build(
     clients: &RemoteClients,
@@ -37,6 +38,14 @@ pub async fn start_build(
     let project = ensure_project(clients, &spec.project, spec.platform.as_deref()).await?;
     let buildspec = buildspec::render(spec);
     let token = idempotency_token(&project, &buildspec, spec);
+    if let Some(build_id) = running_build(clients, &project, &buildspec).await {
+        return Ok(StartedBuild {
+            logs_url: console_logs_url(clients.region(), &build_id),
+            build_id,
+            project,
+            idempotency_token: token,
+        });
+    }
     let (started, status) = start_with_token(clients, spec, &project, &buildspec, &token).await?;
     if !ended_without_success(status.as_ref()) {
         return Ok(started);
@@ -46,6 +55,39 @@ pub async fn start_build(
     let retry = retry_token(&token, &started.build_id);
     let (again, _) = start_with_token(clients, spec, &project, &buildspec, &retry).await?;
     Ok(again)
+}
+
+/// Builds of a project looked at for one to join: a retried `up` comes soon after the first.
+const JOIN_LOOKBACK: usize = 20;
+
+/// The newest still-running build of `project` that runs exactly `buildspec` (so the same image
+/// and hash tag). Not being allowed to list builds, or any other failure, just means none.
+async fn running_build(clients: &RemoteClients, project: &str, buildspec: &str) -> Option<String> {
+    let listed = clients
+        .codebuild
+        .list_builds_for_project()
+        .project_name(project)
+        .sort_order(SortOrderType::Descending)
+        .send()
+        .await
+        .ok()?;
+    let ids: Vec<String> = listed.ids().iter().take(JOIN_LOOKBACK).cloned().collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let builds = clients
+        .codebuild
+        .batch_get_builds()
+        .set_ids(Some(ids))
+        .send()
+        .await
+        .ok()?;
+    builds
+        .builds()
+        .iter()
+        .filter(|b| b.build_status() == Some(&StatusType::InProgress))
+        .find(|b| b.source().and_then(|s| s.buildspec()) == Some(buildspec))
+        .and_then(|b| b.id().map(str::to_string))
 }
 
 /// True for a build status that is final and not SUCCEEDED.

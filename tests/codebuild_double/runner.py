@@ -93,7 +93,12 @@ class Build:
                 "buildStatus": self.status,
                 "projectName": self.project["name"],
                 "phases": phases,
-                "source": {"type": self.source_type, **({"location": self.source_location} if self.source_location else {})},
+                # As CodeBuild does, the build's source shows the buildspec it runs (override included).
+                "source": {
+                    "type": self.source_type,
+                    **({"location": self.source_location} if self.source_location else {}),
+                    **({"buildspec": self.buildspec_text} if self.buildspec_text else {}),
+                },
                 "artifacts": {"location": ""},
                 "environment": {
                     "type": self.env_type,

@@ -1,8 +1,9 @@
 """CodeBuild test double: the AWS JSON 1.1 API surface imagebuild uses, backed by real builds.
 
-Serves CreateProject, UpdateProject, BatchGetProjects, StartBuild, BatchGetBuilds and
-StopBuild (X-Amz-Target: CodeBuild_20161006.<Op>). Builds run for real (see runner.py).
-Test-only routes: GET /__double/health, POST /__double/reset, GET /__double/requests.
+Serves CreateProject, UpdateProject, BatchGetProjects, StartBuild, BatchGetBuilds,
+ListBuildsForProject and StopBuild (X-Amz-Target: CodeBuild_20161006.<Op>). Builds run for real (see runner.py).
+Test-only routes: GET /__double/health, POST /__double/reset, GET /__double/requests,
+POST /__double/expire-tokens (ages every idempotency token past CodeBuild's window).
 """
 
 import argparse
@@ -182,6 +183,23 @@ def op_batch_get_builds(state, body):
     return {"builds": [b.describe() for b in found], "buildsNotFound": missing}
 
 
+def op_list_builds_for_project(state, body):
+    """Build ids of one project, newest first (CodeBuild's default DESCENDING), 100 a page."""
+    name = require(body, "projectName")
+    with state.lock:
+        if name not in state.projects:
+            raise ApiError("ResourceNotFoundException", f"Project cannot be found: {project_arn(state.config, name)}")
+        builds = sorted((b for b in state.builds.values() if b.project["name"] == name),
+                        key=lambda b: b.number, reverse=body.get("sortOrder", "DESCENDING") != "ASCENDING")
+    ids = [b.id for b in builds]
+    start = int(body.get("nextToken") or 0)
+    page = ids[start:start + 100]
+    out = {"ids": page}
+    if start + 100 < len(ids):
+        out["nextToken"] = str(start + 100)
+    return out
+
+
 def op_stop_build(state, body):
     build_id = require(body, "id")
     with state.lock:
@@ -198,6 +216,7 @@ OPERATIONS = {
     "BatchGetProjects": op_batch_get_projects,
     "StartBuild": op_start_build,
     "BatchGetBuilds": op_batch_get_builds,
+    "ListBuildsForProject": op_list_builds_for_project,
     "StopBuild": op_stop_build,
 }
 
@@ -246,6 +265,13 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.read_body()
         if self.path == "/__double/reset":
             state.reset()
+            self.reply(200, {"ok": True}, "application/json")
+            return
+        if self.path == "/__double/expire-tokens":
+            # As if CodeBuild's idempotency window had passed for every token seen so far.
+            with state.lock:
+                for known in state.tokens.values():
+                    known["at"] -= TOKEN_TTL_SECONDS
             self.reply(200, {"ok": True}, "application/json")
             return
         target = self.headers.get("X-Amz-Target", "")

@@ -187,6 +187,20 @@ pub async fn registry_digest(s: &Services, name: &ImageName, tag: &str) -> Optio
         .map(|v| v.to_str().unwrap().to_string())
 }
 
+/// Ages every idempotency token the double knows past CodeBuild's 5-minute window.
+pub async fn expire_idempotency_tokens(s: &Services) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/__double/expire-tokens", s.codebuild))
+        .send()
+        .await
+        .expect("double expire-tokens");
+    assert!(
+        resp.status().is_success(),
+        "expire-tokens: {}",
+        resp.status()
+    );
+}
+
 /// Every StartBuild body the double received (its request record).
 pub async fn recorded_start_builds(s: &Services) -> Vec<serde_json::Value> {
     let v: Vec<serde_json::Value> = reqwest::get(format!("{}/__double/requests", s.codebuild))
