@@ -5,6 +5,8 @@
 //! answers digests, and the resource turns the result back into outputs. [`provider`] is the
 //! gRPC face and knows nothing of Docker.
 
+#![deny(missing_docs)]
+
 pub mod config;
 pub mod context;
 pub mod dockerfile;
