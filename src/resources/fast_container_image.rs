@@ -347,23 +347,10 @@ pub async fn create(
     );
     let fail = |e: String| ResourceError::Failed(redactor.apply(&e));
 
-    let registry = Registry::new(pushed_image::registry_config(
-        services,
-        &name,
-        inputs.registry_auth.clone(),
-    ));
-    call.reporter
-        .status("asking the registry for this context's image");
-    let existing = registry
-        .manifest_digest(&name, &snap.hash)
+    if let Some(digest) = adoptable(services, call, &inputs, &name, snap)
         .await
-        .map_err(|e| {
-            fail(format!(
-                "checking {}:{} failed: {e}",
-                inputs.repository, snap.hash
-            ))
-        })?;
-    if let Some(digest) = existing {
+        .map_err(fail)?
+    {
         call.reporter.status(
             "registry already has this context's image: adopted, nothing uploaded or built",
         );
@@ -391,36 +378,71 @@ pub async fn create(
         adopted: false,
         steps: None,
     };
-    if inputs.wait {
-        let finished = wait(
-            &clients,
-            call,
-            services,
-            &started.build_id,
-            inputs.timeout_minutes,
-            &redactor,
-        )
-        .await
-        .inspect_err(|_| services.tally.record(&call.urn, Outcome::Failed))?;
-        services.report_outcome(
-            call,
-            Outcome::Built {
-                seconds: finished.build_seconds,
-                steps: Some(finished.steps),
-                pushed_bytes: None,
-                site: "on CodeBuild",
-            },
-        );
-        record.steps = Some(finished.steps);
-        record.status = finished.state.as_str().to_string();
-        record.digest = Some(finished.digest);
-        record.queued_seconds = finished.queued_seconds;
-        record.build_seconds = finished.build_seconds;
-    } else {
-        let build_id = started.build_id.clone();
-        services.report_outcome(call, Outcome::Started { build_id });
-    }
+    follow_build(&clients, call, services, &inputs, &redactor, &mut record).await?;
     Ok(finish(news, &inputs, snap, record))
+}
+
+/// The digest the registry serves for this context's hash tag, if it has it.
+async fn adoptable(
+    services: &Services,
+    call: &Call,
+    inputs: &FastInputs,
+    name: &ImageName,
+    snap: &ContextSnapshot,
+) -> Result<Option<String>, String> {
+    let registry = Registry::new(pushed_image::registry_config(
+        services,
+        name,
+        inputs.registry_auth.clone(),
+    ));
+    call.reporter
+        .status("asking the registry for this context's image");
+    registry
+        .manifest_digest(name, &snap.hash)
+        .await
+        .map_err(|e| format!("checking {}:{} failed: {e}", inputs.repository, snap.hash))
+}
+
+/// With `wait`, waits for the build and fills `record` in from how it ended; either way, says
+/// on the row how it came out.
+async fn follow_build(
+    clients: &RemoteClients,
+    call: &Call,
+    services: &Services,
+    inputs: &FastInputs,
+    redactor: &Redactor,
+    record: &mut BuildRecord,
+) -> Result<(), ResourceError> {
+    if !inputs.wait {
+        let build_id = record.build_id.clone();
+        services.report_outcome(call, Outcome::Started { build_id });
+        return Ok(());
+    }
+    let finished = wait(
+        clients,
+        call,
+        services,
+        &record.build_id,
+        inputs.timeout_minutes,
+        redactor,
+    )
+    .await
+    .inspect_err(|_| services.tally.record(&call.urn, Outcome::Failed))?;
+    services.report_outcome(
+        call,
+        Outcome::Built {
+            seconds: finished.build_seconds,
+            steps: Some(finished.steps),
+            pushed_bytes: None,
+            site: "on CodeBuild",
+        },
+    );
+    record.steps = Some(finished.steps);
+    record.status = finished.state.as_str().to_string();
+    record.digest = Some(finished.digest);
+    record.queued_seconds = finished.queued_seconds;
+    record.build_seconds = finished.build_seconds;
+    Ok(())
 }
 
 async fn upload(
