@@ -17,6 +17,11 @@ stamp="$out/.imagebuild-build-stamp"
 die() { echo "build-actionlint: ERROR: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "no 'go' on PATH (Go is needed to build actionlint $ver)"
+# One build of actionlint at a time: set-up may already be building it in the background
+# (scripts/setup.sh --engine20-first); a second caller waits, then finds it built.
+mkdir -p "$IMAGEBUILD_TOOLS_DIR"
+exec 9>"$IMAGEBUILD_TOOLS_DIR/.build-actionlint.lock"
+flock -n 9 || { echo "build-actionlint: waiting for another build of actionlint (set-up's background log: $IMAGEBUILD_STATE_DIR/setup-tools.log)"; flock 9; }
 go_version="$(go env GOVERSION)"
 inputs_hash="$( (echo "$ver $go_version"; cat "$0") | sha256sum | cut -d' ' -f1)"
 

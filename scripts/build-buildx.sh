@@ -22,6 +22,11 @@ stamp="$out/.imagebuild-build-stamp"
 die() { echo "build-buildx: ERROR: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "no 'go' on PATH (Go >= 1.26.8 is needed to build buildx $ver)"
+# One build of buildx at a time: set-up may already be building it in the background
+# (scripts/setup.sh --engine20-first); a second caller waits, then finds it built.
+mkdir -p "$IMAGEBUILD_TOOLS_DIR"
+exec 9>"$IMAGEBUILD_TOOLS_DIR/.build-buildx.lock"
+flock -n 9 || { echo "build-buildx: waiting for another build of buildx (set-up's background log: $IMAGEBUILD_STATE_DIR/setup-tools.log)"; flock 9; }
 go_version="$(go env GOVERSION)"
 inputs_hash="$( (echo "$ver $go_version"; cat "$mod/go.mod" "$mod/go.sum" "$mod/tools.go" "$0") \
   | sha256sum | cut -d' ' -f1)"

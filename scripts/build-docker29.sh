@@ -35,6 +35,11 @@ bins=(dockerd docker-proxy containerd containerd-shim-runc-v2 runc)
 die() { echo "build-docker29: ERROR: $*" >&2; exit 1; }
 
 command -v go >/dev/null || die "no 'go' on PATH (Go >= 1.26.3 is needed to build Docker Engine 29)"
+# One build of Docker Engine 29 at a time: set-up may already be building it in the background
+# (scripts/setup.sh --engine20-first); a second caller waits, then finds it built.
+mkdir -p "$IMAGEBUILD_TOOLS_DIR"
+exec 9>"$IMAGEBUILD_TOOLS_DIR/.build-docker29.lock"
+flock -n 9 || { echo "build-docker29: waiting for another build of Docker Engine 29 (set-up's background log: $IMAGEBUILD_STATE_DIR/setup-tools.log)"; flock 9; }
 go_version="$(go env GOVERSION)"
 inputs_hash="$( (echo "$ver $moby_ver $containerd_ver $runc_ver $go_version"
   for m in moby containerd runc; do cat "$mods/$m/go.mod" "$mods/$m/go.sum" "$mods/$m/tools.go"; done

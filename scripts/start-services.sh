@@ -5,11 +5,18 @@
 #   (scripts/build-docker29.sh) with its own containerd, on $IMAGEBUILD_TEST_DOCKER29_HOST.
 # Each one is waited for; a failure prints the reason and the tail of its log.
 # State (logs, pid files, registry storage) lives under $IMAGEBUILD_STATE_DIR, outside the repo.
+# `--engine20-only` leaves Engine 29 out (scripts/setup.sh --engine20-first: it is still being built).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 source "$here/env.sh"
 
+with_d29=true
+case "${1:-}" in
+  --engine20-only) with_d29=false ;;
+  "") ;;
+  *) echo "start-services: ERROR: unknown argument '$1' (usage: start-services.sh [--engine20-only])" >&2; exit 1 ;;
+esac
 state="$IMAGEBUILD_STATE_DIR"
 mkdir -p "$state"
 docker_bin=/usr/bin/docker
@@ -247,7 +254,9 @@ check_d29_store() {
     || die "Engine 29 is not on the containerd image store (driver '$driver', $status): stop it (scripts/stop-services.sh --engine29), delete $d29_state/data and rerun"
 }
 
-if d29_up; then
+if ! $with_d29; then
+  echo "start-services: Engine 29 left out (--engine20-only)"
+elif d29_up; then
   echo "start-services: Docker Engine $IMAGEBUILD_DOCKER29_VERSION already running on $d29_host"
 else
   got="$(d29_version || true)"
@@ -265,7 +274,7 @@ else
     die "starting Engine 29 deleted Engine 20.10's docker0 (recreated it; check Engine 29's flags, log: $d29_state/dockerd.log)"
   fi
 fi
-check_d29_store
+if $with_d29; then check_d29_store; fi
 
 # ---------------------------------------------------------------- checks after start
 # run_check NAME HOST DAEMON_LOG: a BuildKit RUN step really runs on that daemon (no cache: a fresh nonce),
@@ -291,9 +300,11 @@ ensure_docker0
 if $started_daemon; then
   [ -x /bin/busybox ] || die "/bin/busybox missing: run scripts/install-system.sh (busybox-static)"
   run_check "Engine 20.10" unix:///var/run/docker.sock "$state/dockerd.log"
-  run_check "Engine 29" "$d29_host" "$d29_state/dockerd.log"
-  # The check itself ran containers on both daemons: docker0 must still be there afterwards.
-  ip link show docker0 >/dev/null 2>&1 || die "docker0 vanished while Engine 29 ran its RUN check (log: $d29_state/dockerd.log)"
+  if $with_d29; then
+    run_check "Engine 29" "$d29_host" "$d29_state/dockerd.log"
+    # The check itself ran containers on both daemons: docker0 must still be there afterwards.
+    ip link show docker0 >/dev/null 2>&1 || die "docker0 vanished while Engine 29 ran its RUN check (log: $d29_state/dockerd.log)"
+  fi
 fi
 
 # Test builds leave BuildKit cache behind (seen here: 18k records, 12 GB after a few days), and
@@ -308,4 +319,4 @@ trim_build_cache() {
   echo "start-services: trimming build cache unused for 24 h on $host in the background (log $log)"
 }
 trim_build_cache unix:///var/run/docker.sock "$state/build-cache-trim.log"
-trim_build_cache "$d29_host" "$state/build-cache-trim-engine29.log"
+if $with_d29; then trim_build_cache "$d29_host" "$state/build-cache-trim-engine29.log"; fi

@@ -15,7 +15,7 @@ pub fn engine29_host() -> String {
         .strip_prefix("unix://")
         .unwrap_or_else(|| panic!("IMAGEBUILD_TEST_DOCKER29_HOST={host}: expected unix://"));
     if std::os::unix::net::UnixStream::connect(sock).is_err() {
-        panic!("Engine 29 is not reachable at {host}: run scripts/start-services.sh --engine29");
+        panic!("Engine 29 is not reachable at {host}: run scripts/setup.sh (it builds and starts Engine 29)");
     }
     let version = docker_on(&host, &["version", "-f", "{{.Server.Version}}"]);
     assert!(
