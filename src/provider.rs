@@ -410,13 +410,15 @@ impl ResourceProvider for Provider {
         let started = std::time::Instant::now();
         let urn = req.urn.clone();
         let news = from_struct(req.news.as_ref());
+        let olds = from_struct(req.olds.as_ref());
         let call = self.call(&req.urn, req.timeout);
+        let services = self.services();
         let result = match resource_type(&req.r#type, &req.urn)? {
             ResourceType::ContainerImage => {
-                container_image::update(&self.services(), &call, &news, req.preview).await
+                container_image::update(&services, &call, &olds, &news, req.preview).await
             }
             ResourceType::FastContainerImage => {
-                fast_container_image::update(&self.services(), &call, &news, req.preview).await
+                fast_container_image::update(&services, &call, &olds, &news, req.preview).await
             }
         };
         let (_, properties) = created(result.map_err(|e| status(e, &news))?);

@@ -437,6 +437,7 @@ class ContainerImage(pulumi.CustomResource):
             __props__.__dict__["adopted"] = None
             __props__.__dict__["build_seconds"] = None
             __props__.__dict__["cached_steps"] = None
+            __props__.__dict__["claim_tag"] = None
             __props__.__dict__["context_bytes"] = None
             __props__.__dict__["context_bytes_sent"] = None
             __props__.__dict__["context_files"] = None
@@ -476,6 +477,7 @@ class ContainerImage(pulumi.CustomResource):
         __props__.__dict__["cache_from"] = None
         __props__.__dict__["cache_to"] = None
         __props__.__dict__["cached_steps"] = None
+        __props__.__dict__["claim_tag"] = None
         __props__.__dict__["context"] = None
         __props__.__dict__["context_bytes"] = None
         __props__.__dict__["context_bytes_sent"] = None
@@ -554,6 +556,14 @@ class ContainerImage(pulumi.CustomResource):
         Dockerfile steps served from the build cache in the build that made this image (0 when adopted from the registry).
         """
         return pulumi.get(self, "cached_steps")
+
+    @_builtins.property
+    @pulumi.getter(name="claimTag")
+    def claim_tag(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        The tag (`imagebuild-claim-...`) by which this resource claims its digest in the registry: another resource's `deleteOnDestroy` leaves a digest that a claim tag still points at. Destroy releases it; unset when nothing was pushed or the claim could not be written (a warning says so).
+        """
+        return pulumi.get(self, "claim_tag")
 
     @_builtins.property
     @pulumi.getter

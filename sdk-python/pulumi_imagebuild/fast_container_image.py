@@ -481,6 +481,7 @@ class FastContainerImage(pulumi.CustomResource):
             __props__.__dict__["build_seconds"] = None
             __props__.__dict__["build_status"] = None
             __props__.__dict__["cached_steps"] = None
+            __props__.__dict__["claim_tag"] = None
             __props__.__dict__["context_hash"] = None
             __props__.__dict__["context_object"] = None
             __props__.__dict__["digest"] = None
@@ -521,6 +522,7 @@ class FastContainerImage(pulumi.CustomResource):
         __props__.__dict__["build_timeout_minutes"] = None
         __props__.__dict__["cache_ref"] = None
         __props__.__dict__["cached_steps"] = None
+        __props__.__dict__["claim_tag"] = None
         __props__.__dict__["codebuild_project"] = None
         __props__.__dict__["compute_type"] = None
         __props__.__dict__["context"] = None
@@ -625,6 +627,14 @@ class FastContainerImage(pulumi.CustomResource):
         Dockerfile steps served from the build cache, read from the CodeBuild log (unset when the build was not waited for; 0 when adopted).
         """
         return pulumi.get(self, "cached_steps")
+
+    @_builtins.property
+    @pulumi.getter(name="claimTag")
+    def claim_tag(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        The tag (`imagebuild-claim-...`) by which this resource claims its digest in the registry: another resource's `deleteOnDestroy` leaves a digest that a claim tag still points at. Destroy releases it; unset until the digest is known (a build not waited for claims at the refresh that sees it finish) or when the claim could not be written (a warning says so).
+        """
+        return pulumi.get(self, "claim_tag")
 
     @_builtins.property
     @pulumi.getter(name="codebuildProject")

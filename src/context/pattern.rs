@@ -312,92 +312,101 @@ fn translate_go_regex(go: &str) -> String {
     let mut i = 0;
     let mut in_class = false;
     while i < chars.len() {
-        let ch = chars[i];
-        if ch == '\\' && i + 1 < chars.len() {
-            let next = chars[i + 1];
-            let ascii = match next {
-                'd' => Some(if in_class { "0-9" } else { "[0-9]" }),
-                'D' if !in_class => Some("[^0-9]"),
-                'w' => Some(if in_class {
-                    "0-9A-Za-z_"
-                } else {
-                    "[0-9A-Za-z_]"
-                }),
-                'W' if !in_class => Some("[^0-9A-Za-z_]"),
-                's' => Some(if in_class {
-                    "\\t\\n\\f\\r "
-                } else {
-                    "[\\t\\n\\f\\r ]"
-                }),
-                'S' if !in_class => Some("[^\\t\\n\\f\\r ]"),
-                _ => None,
-            };
-            match ascii {
-                Some(s) => out.push_str(s),
-                None => {
-                    out.push('\\');
-                    out.push(next);
-                }
-            }
-            i += 2;
-            continue;
-        }
-        if in_class {
-            match ch {
-                ']' => {
-                    in_class = false;
-                    out.push(']');
-                }
-                '[' => {
-                    if let Some(len) = posix_class_len(&chars[i..]) {
-                        out.extend(&chars[i..i + len]);
-                        i += len;
-                        continue;
-                    }
-                    out.push_str("\\[");
-                }
-                '&' | '~' => {
-                    out.push('\\');
-                    out.push(ch);
-                }
-                '-' if chars.get(i + 1) == Some(&'-') => out.push_str("\\-"),
-                other => out.push(other),
-            }
-            i += 1;
-            continue;
-        }
-        match ch {
-            '[' => {
-                in_class = true;
-                out.push('[');
-                i += 1;
-                if chars.get(i) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                if chars.get(i) == Some(&']') {
-                    // A `]` first in a class is a literal in both engines' eyes
-                    // only if escaped here.
-                    out.push_str("\\]");
-                    i += 1;
-                }
-                continue;
-            }
-            '{' => match repetition_len(&chars[i..]) {
-                Some(len) => {
-                    out.extend(&chars[i..i + len]);
-                    i += len;
-                    continue;
-                }
-                None => out.push_str("\\{"),
-            },
-            '}' => out.push_str("\\}"),
-            ']' => out.push_str("\\]"),
-            other => out.push(other),
-        }
-        i += 1;
+        i += if chars[i] == '\\' && i + 1 < chars.len() {
+            translate_escape(chars[i + 1], in_class, &mut out)
+        } else if in_class {
+            translate_in_class(&chars[i..], &mut in_class, &mut out)
+        } else {
+            translate_outside_class(&chars[i..], &mut in_class, &mut out)
+        };
     }
     out
+}
+
+/// A backslash and `next`: the Perl classes become their ASCII-only RE2 meaning; others stay. Consumes 2.
+fn translate_escape(next: char, in_class: bool, out: &mut String) -> usize {
+    let ascii = match next {
+        'd' => Some(if in_class { "0-9" } else { "[0-9]" }),
+        'D' if !in_class => Some("[^0-9]"),
+        'w' => Some(if in_class {
+            "0-9A-Za-z_"
+        } else {
+            "[0-9A-Za-z_]"
+        }),
+        'W' if !in_class => Some("[^0-9A-Za-z_]"),
+        's' => Some(if in_class {
+            "\\t\\n\\f\\r "
+        } else {
+            "[\\t\\n\\f\\r ]"
+        }),
+        'S' if !in_class => Some("[^\\t\\n\\f\\r ]"),
+        _ => None,
+    };
+    match ascii {
+        Some(s) => out.push_str(s),
+        None => {
+            out.push('\\');
+            out.push(next);
+        }
+    }
+    2
+}
+
+/// The character at `chars[0]` inside a class; returns how many characters it consumed.
+fn translate_in_class(chars: &[char], in_class: &mut bool, out: &mut String) -> usize {
+    match chars[0] {
+        ']' => {
+            *in_class = false;
+            out.push(']');
+        }
+        '[' => {
+            if let Some(len) = posix_class_len(chars) {
+                out.extend(&chars[..len]);
+                return len;
+            }
+            out.push_str("\\[");
+        }
+        ch @ ('&' | '~') => {
+            out.push('\\');
+            out.push(ch);
+        }
+        '-' if chars.get(1) == Some(&'-') => out.push_str("\\-"),
+        other => out.push(other),
+    }
+    1
+}
+
+/// The character at `chars[0]` outside any class; returns how many characters it consumed.
+fn translate_outside_class(chars: &[char], in_class: &mut bool, out: &mut String) -> usize {
+    match chars[0] {
+        '[' => {
+            *in_class = true;
+            out.push('[');
+            let mut i = 1;
+            if chars.get(i) == Some(&'^') {
+                out.push('^');
+                i += 1;
+            }
+            if chars.get(i) == Some(&']') {
+                // A `]` first in a class is a literal in both engines' eyes
+                // only if escaped here.
+                out.push_str("\\]");
+                i += 1;
+            }
+            return i;
+        }
+        '{' => match repetition_len(chars) {
+            Some(len) => {
+                out.extend(&chars[..len]);
+                return len;
+            }
+            None => out.push_str("\\{"),
+        },
+        '}' => out.push_str("\\}"),
+        ']' => out.push_str("\\]"),
+        other => out.push(other),
+    }
+    1
 }
 
 /// Length of a `[:name:]` POSIX class at the start of `chars`, if there is one.

@@ -70,6 +70,12 @@ pub(crate) fn walk(
     Ok(out)
 }
 
+/// The error for an unreadable `path`, as a `map_err` argument.
+fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> ContextError {
+    let path = path.to_path_buf();
+    move |source| ContextError::Unreadable { path, source }
+}
+
 struct Walker<'a> {
     matcher: &'a Matcher,
     ignore_file: &'a Path,
@@ -108,79 +114,91 @@ impl Walker<'_> {
         parent: Option<&ParentMatches>,
         out: &mut Vec<Item>,
     ) -> Result<(), ContextError> {
-        let unreadable = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ContextError::Unreadable { path, source }
-        };
         let mut subdirs = Vec::new();
         for dirent in fs::read_dir(abs).map_err(unreadable(abs))? {
             let dirent = dirent.map_err(unreadable(abs))?;
-            let name = dirent.file_name();
-            let lossy;
-            let (name, utf8) = match name.to_str() {
-                Some(s) => (s, true),
-                None => {
-                    lossy = name.to_string_lossy().into_owned();
-                    (lossy.as_str(), false)
-                }
-            };
-            let path = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let file_type = dirent.file_type().map_err(unreadable(&dirent.path()))?;
-            let (excluded, parent_matches) = self.excluded(&path, parent)?;
-            if file_type.is_dir() {
-                if excluded && !self.matcher.walk_excluded_dir(&path) {
-                    continue;
-                }
-                if !utf8 {
-                    return Err(ContextError::NonUtf8Path {
-                        path: dirent.path(),
-                    });
-                }
-                subdirs.push(SubDir {
-                    abs: dirent.path(),
-                    rel: path,
-                    parent_matches,
-                    excluded,
-                });
-                continue;
+            self.entry(&dirent, rel, parent, out, &mut subdirs)?;
+        }
+        self.subdirs(subdirs, out)
+    }
+
+    /// One directory entry: a kept file or symlink goes to `out`, a subdirectory to walk to `subdirs`.
+    fn entry(
+        &self,
+        dirent: &fs::DirEntry,
+        rel: &str,
+        parent: Option<&ParentMatches>,
+        out: &mut Vec<Item>,
+        subdirs: &mut Vec<SubDir>,
+    ) -> Result<(), ContextError> {
+        let name = dirent.file_name();
+        let lossy;
+        let (name, utf8) = match name.to_str() {
+            Some(s) => (s, true),
+            None => {
+                lossy = name.to_string_lossy().into_owned();
+                (lossy.as_str(), false)
             }
-            if excluded {
-                continue;
+        };
+        let path = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let file_type = dirent.file_type().map_err(unreadable(&dirent.path()))?;
+        let (excluded, parent_matches) = self.excluded(&path, parent)?;
+        let non_utf8 = || ContextError::NonUtf8Path {
+            path: dirent.path(),
+        };
+        if file_type.is_dir() {
+            if excluded && !self.matcher.walk_excluded_dir(&path) {
+                return Ok(());
             }
             if !utf8 {
-                return Err(ContextError::NonUtf8Path {
-                    path: dirent.path(),
-                });
+                return Err(non_utf8());
             }
-            if file_type.is_symlink() {
-                let target = fs::read_link(dirent.path()).map_err(unreadable(&dirent.path()))?;
-                let target = target.into_os_string().into_string().map_err(|_| {
-                    ContextError::NonUtf8Path {
-                        path: dirent.path(),
-                    }
-                })?;
-                out.push(Item {
-                    path,
-                    kind: ItemKind::Symlink(target),
-                });
-            } else if file_type.is_file() {
-                let md = dirent.metadata().map_err(unreadable(&dirent.path()))?;
-                out.push(Item {
-                    path,
-                    kind: ItemKind::File(FileStat::from_metadata(&md)),
-                });
-            } else {
-                // Plugin stderr is Pulumi's debug log; this is the debug note.
-                eprintln!(
-                    "imagebuild: skipping {} in the build context: sockets, FIFOs and devices are not copied",
-                    dirent.path().display()
-                );
-            }
+            subdirs.push(SubDir {
+                abs: dirent.path(),
+                rel: path,
+                parent_matches,
+                excluded,
+            });
+            return Ok(());
         }
+        if excluded {
+            return Ok(());
+        }
+        if !utf8 {
+            return Err(non_utf8());
+        }
+        if file_type.is_symlink() {
+            let target = fs::read_link(dirent.path()).map_err(unreadable(&dirent.path()))?;
+            let target = target
+                .into_os_string()
+                .into_string()
+                .map_err(|_| non_utf8())?;
+            out.push(Item {
+                path,
+                kind: ItemKind::Symlink(target),
+            });
+        } else if file_type.is_file() {
+            let md = dirent.metadata().map_err(unreadable(&dirent.path()))?;
+            out.push(Item {
+                path,
+                kind: ItemKind::File(FileStat::from_metadata(&md)),
+            });
+        } else {
+            // Plugin stderr is Pulumi's debug log; this is the debug note.
+            eprintln!(
+                "imagebuild: skipping {} in the build context: sockets, FIFOs and devices are not copied",
+                dirent.path().display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Walks the subdirectories in parallel, appending their items (then the directory) to `out`.
+    fn subdirs(&self, subdirs: Vec<SubDir>, out: &mut Vec<Item>) -> Result<(), ContextError> {
         let nested: Vec<Result<Vec<Item>, ContextError>> = subdirs
             .into_par_iter()
             .map(|sub| {

@@ -327,7 +327,7 @@ impl Registry {
     }
 
     /// `send` with a request body (content type, bytes).
-    async fn send_body(
+    pub(super) async fn send_body(
         &self,
         name: &ImageName,
         method: Method,

@@ -14,6 +14,7 @@ mod name;
 mod platform;
 mod reference;
 mod resolve;
+mod tombstone;
 
 pub use client::{ImageParts, Registry};
 pub use credentials::{BasicCredentials, CredentialSource, RegistryConfig, ResolvedCredentials};

@@ -17,6 +17,22 @@ use super::status::{DIGEST_MARKER, DIGEST_VARIABLE};
 
 /// Renders the buildspec for `spec` (assumed validated).
 pub fn render(spec: &RemoteBuildSpec) -> String {
+    let doc = json!({
+        "version": "0.2",
+        "env": {
+            "variables": Value::Object(variables(spec)),
+            "exported-variables": [DIGEST_VARIABLE],
+        },
+        "phases": {
+            "pre_build": { "commands": pre_build_commands(spec) },
+            "build": { "commands": build_commands(spec) },
+        },
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// `env.variables`: every value the commands use, so none is ever parsed by the shell.
+fn variables(spec: &RemoteBuildSpec) -> Map<String, Value> {
     let mut vars = Map::new();
     let mut set = |k: &str, v: &str| {
         vars.insert(k.to_string(), Value::String(v.to_string()));
@@ -56,7 +72,33 @@ pub fn render(spec: &RemoteBuildSpec) -> String {
     for (j, root) in archive_roots(spec).iter().enumerate() {
         set(&format!("IB_CONTEXT_ROOT_{j}"), root);
     }
+    vars
+}
 
+/// Fetch and unpack the context, log in to the registry, and probe for buildx.
+fn pre_build_commands(spec: &RemoteBuildSpec) -> Vec<String> {
+    let login_region = if ecr_region(&spec.repository.registry).is_some() {
+        "$IB_ECR_REGION"
+    } else {
+        "$AWS_REGION"
+    };
+    let mut pre_build = vec![
+        r#"IB_WORK="$CODEBUILD_SRC_DIR/imagebuild" && rm -rf "$IB_WORK" && mkdir -p "$IB_WORK/context""#.to_string(),
+        r#"aws s3 cp --quiet "$IB_CONTEXT_URI" "$IB_WORK/context.tar.gz""#.to_string(),
+        // tar (not a ZIP source) keeps executable bits and symlinks exactly as hashed.
+        r#"tar -xzf "$IB_WORK/context.tar.gz" -C "$IB_WORK/context" && rm -f "$IB_WORK/context.tar.gz""#.to_string(),
+    ];
+    pre_build.extend(unpack_named(spec));
+    pre_build.push(format!(r#"aws ecr get-login-password --region "{login_region}" | docker login --username AWS --password-stdin "$IB_REGISTRY""#));
+    if !spec.named_contexts.is_empty() {
+        pre_build.push(NEED_BUILDX.to_string());
+    }
+    pre_build.push(buildx_probe(spec.cache_ref.is_some()));
+    pre_build
+}
+
+/// The flags every build command shares: Dockerfile, platform, target, build args, secrets.
+fn common_flags(spec: &RemoteBuildSpec) -> String {
     let mut common = String::from(r#"-f "$IB_WORK/context/$IB_DOCKERFILE""#);
     if spec.platform.is_some() {
         common.push_str(r#" --platform "$IB_PLATFORM""#);
@@ -70,36 +112,11 @@ pub fn render(spec: &RemoteBuildSpec) -> String {
     for s in &spec.secrets {
         common.push_str(&format!(r#" --secret "id={0},src=$IB_SECRETS/{0}""#, s.id));
     }
-    let cached = spec.cache_ref.is_some();
-    let buildx_cache = if cached {
-        r#" --cache-from "type=registry,ref=$IB_CACHE_REF" --cache-to "type=registry,ref=$IB_CACHE_REF,mode=max,image-manifest=true,oci-mediatypes=true""#
-    } else {
-        ""
-    };
-    let inline_cache = if cached {
-        r#" --build-arg BUILDKIT_INLINE_CACHE=1 --cache-from "$IB_CACHE_REF""#
-    } else {
-        " --build-arg BUILDKIT_INLINE_CACHE=1"
-    };
-    let login_region = if ecr_region(registry).is_some() {
-        "$IB_ECR_REGION"
-    } else {
-        "$AWS_REGION"
-    };
+    common
+}
 
-    let mut pre_build = vec![
-        r#"IB_WORK="$CODEBUILD_SRC_DIR/imagebuild" && rm -rf "$IB_WORK" && mkdir -p "$IB_WORK/context""#.to_string(),
-        r#"aws s3 cp --quiet "$IB_CONTEXT_URI" "$IB_WORK/context.tar.gz""#.to_string(),
-        // tar (not a ZIP source) keeps executable bits and symlinks exactly as hashed.
-        r#"tar -xzf "$IB_WORK/context.tar.gz" -C "$IB_WORK/context" && rm -f "$IB_WORK/context.tar.gz""#.to_string(),
-    ];
-    pre_build.extend(unpack_named(spec));
-    pre_build.push(format!(r#"aws ecr get-login-password --region "{login_region}" | docker login --username AWS --password-stdin "$IB_REGISTRY""#));
-    if !spec.named_contexts.is_empty() {
-        pre_build.push(NEED_BUILDX.to_string());
-    }
-    pre_build.push(buildx_probe(cached));
-
+/// Write the secret files, build, push, and export the pushed digest.
+fn build_commands(spec: &RemoteBuildSpec) -> Vec<String> {
     let mut build = Vec::new();
     if !spec.secrets.is_empty() {
         // Secret files live only for the build command, in a private directory.
@@ -112,23 +129,7 @@ pub fn render(spec: &RemoteBuildSpec) -> String {
         }
         build.push(write);
     }
-    let cleanup = if spec.secrets.is_empty() {
-        ""
-    } else {
-        r#"; rm -rf "$IB_SECRETS""#
-    };
-    if spec.named_contexts.is_empty() {
-        build.push(format!(
-            r#"if [ "$IB_BUILDX" = 1 ]; then docker buildx build --progress=plain {common}{buildx_cache} --metadata-file "$IB_WORK/metadata.json" --push -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; else docker build --progress=plain {common}{inline_cache} -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; fi; IB_RC=$?{cleanup}; [ "$IB_RC" = 0 ]"#
-        ));
-    } else {
-        // buildx's default builder (the daemon's BuildKit) loads the image; `docker push` follows
-        // as on the plain path. No provenance attestation: it would make the pushed image an index.
-        let named = named_flags(spec);
-        build.push(format!(
-            r#"if [ "$IB_BUILDX" = 1 ]; then docker buildx build --progress=plain {common}{named}{buildx_cache} --provenance=false --metadata-file "$IB_WORK/metadata.json" --push -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; else docker buildx build --builder default --progress=plain {common}{named}{inline_cache} --provenance=false --load -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; fi; IB_RC=$?{cleanup}; [ "$IB_RC" = 0 ]"#
-        ));
-    }
+    build.push(build_command(spec));
     build.push(
         r#"if [ "$IB_BUILDX" = 0 ]; then docker push "$IB_IMAGE:$IB_TAG" > "$IB_WORK/push.log" 2>&1; IB_RC=$?; cat "$IB_WORK/push.log"; [ "$IB_RC" = 0 ]; fi"#
             .to_string(),
@@ -139,26 +140,46 @@ pub fn render(spec: &RemoteBuildSpec) -> String {
     build.push(format!(
         r#"if [ -z "${DIGEST_VARIABLE}" ]; then echo "imagebuild: could not read the pushed digest" >&2; exit 1; fi; echo "{DIGEST_MARKER}${DIGEST_VARIABLE}""#
     ));
-    if cached {
+    if spec.cache_ref.is_some() {
         // Inline cache lives in the image itself, so the cache ref is the image under another name.
         build.push(
             r#"if [ "$IB_BUILDX" = 0 ]; then docker tag "$IB_IMAGE:$IB_TAG" "$IB_CACHE_REF" && docker push "$IB_CACHE_REF" > /dev/null || echo "imagebuild: warning: could not push the cache image $IB_CACHE_REF"; fi"#
                 .to_string(),
         );
     }
+    build
+}
 
-    let doc = json!({
-        "version": "0.2",
-        "env": {
-            "variables": Value::Object(vars),
-            "exported-variables": [DIGEST_VARIABLE],
-        },
-        "phases": {
-            "pre_build": { "commands": pre_build },
-            "build": { "commands": build },
-        },
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+/// The one build command: buildx when the build image has it, else the plain docker CLI.
+fn build_command(spec: &RemoteBuildSpec) -> String {
+    let common = common_flags(spec);
+    let cached = spec.cache_ref.is_some();
+    let buildx_cache = if cached {
+        r#" --cache-from "type=registry,ref=$IB_CACHE_REF" --cache-to "type=registry,ref=$IB_CACHE_REF,mode=max,image-manifest=true,oci-mediatypes=true""#
+    } else {
+        ""
+    };
+    let inline_cache = if cached {
+        r#" --build-arg BUILDKIT_INLINE_CACHE=1 --cache-from "$IB_CACHE_REF""#
+    } else {
+        " --build-arg BUILDKIT_INLINE_CACHE=1"
+    };
+    let cleanup = if spec.secrets.is_empty() {
+        ""
+    } else {
+        r#"; rm -rf "$IB_SECRETS""#
+    };
+    if spec.named_contexts.is_empty() {
+        return format!(
+            r#"if [ "$IB_BUILDX" = 1 ]; then docker buildx build --progress=plain {common}{buildx_cache} --metadata-file "$IB_WORK/metadata.json" --push -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; else docker build --progress=plain {common}{inline_cache} -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; fi; IB_RC=$?{cleanup}; [ "$IB_RC" = 0 ]"#
+        );
+    }
+    // buildx's default builder (the daemon's BuildKit) loads the image; `docker push` follows
+    // as on the plain path. No provenance attestation: it would make the pushed image an index.
+    let named = named_flags(spec);
+    format!(
+        r#"if [ "$IB_BUILDX" = 1 ]; then docker buildx build --progress=plain {common}{named}{buildx_cache} --provenance=false --metadata-file "$IB_WORK/metadata.json" --push -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; else docker buildx build --builder default --progress=plain {common}{named}{inline_cache} --provenance=false --load -t "$IB_IMAGE:$IB_TAG" "$IB_WORK/context"; fi; IB_RC=$?{cleanup}; [ "$IB_RC" = 0 ]"#
+    )
 }
 
 /// Fails the build early, naming the reason and the fix, when named contexts meet a build image without buildx.

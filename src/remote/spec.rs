@@ -118,7 +118,6 @@ fn is_archive_dir(path: &str) -> bool {
 }
 
 fn validate_named(named: &[RemoteNamedContext]) -> Result<(), RemoteError> {
-    let bad = |m: String| Err(RemoteError::Invalid(m));
     let mut names: Vec<&str> = Vec::new();
     for context in named {
         let name = &context.name;
@@ -151,76 +150,17 @@ fn validate_named(named: &[RemoteNamedContext]) -> Result<(), RemoteError> {
     Ok(())
 }
 
+/// An invalid-input error with message `m`.
+fn bad(m: String) -> Result<(), RemoteError> {
+    Err(RemoteError::Invalid(m))
+}
+
 impl RemoteBuildSpec {
     /// Checks every input that ends up in the buildspec or the StartBuild request.
     pub fn validate(&self) -> Result<(), RemoteError> {
-        let bad = |m: String| Err(RemoteError::Invalid(m));
-        if !is_context_hash(&self.context_hash) {
-            return bad(format!(
-                "context hash {:?} is not 64 lowercase hex digits",
-                self.context_hash
-            ));
-        }
-        if !self.context_object.starts_with("s3://") {
-            return bad(format!(
-                "context object {:?} is not an s3:// URI",
-                self.context_object
-            ));
-        }
-        if self.repository.registry.is_empty() || self.repository.repository.is_empty() {
-            return bad("repository needs a registry host and a path".into());
-        }
-        let tag_ok = !self.hash_tag.is_empty()
-            && self.hash_tag.len() <= 128
-            && self
-                .hash_tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if !tag_ok {
-            return bad(format!("tag {:?} is not a valid image tag", self.hash_tag));
-        }
-        if self.dockerfile.is_empty()
-            || self.dockerfile.starts_with('/')
-            || self.dockerfile.split('/').any(|c| c == "..")
-        {
-            return bad(format!(
-                "dockerfile {:?} must be a relative path inside the context archive",
-                self.dockerfile
-            ));
-        }
-        if !(5..=2160).contains(&self.timeout_minutes) {
-            return bad(format!(
-                "build timeout {} minutes is outside CodeBuild's 5..2160",
-                self.timeout_minutes
-            ));
-        }
-        for (k, v) in &self.build_args {
-            if !is_env_name(k) {
-                return bad(format!(
-                    "build arg name {k:?} must match [A-Za-z_][A-Za-z0-9_]*"
-                ));
-            }
-            no_control(&format!("build arg {k}"), v)?;
-        }
-        for secret in &self.secrets {
-            if !is_env_name(&secret.id)
-                || secret.id.starts_with("CODEBUILD_")
-                || secret.id.starts_with("IB_")
-            {
-                return bad(format!(
-                    "secret id {:?} must match [A-Za-z_][A-Za-z0-9_]* and not start with CODEBUILD_ or IB_ (it becomes the build's environment variable)",
-                    secret.id
-                ));
-            }
-            if secret.reference.is_empty() {
-                return bad(format!("secret {} has an empty reference", secret.id));
-            }
-        }
-        let mut ids: Vec<&str> = self.secrets.iter().map(|s| s.id.as_str()).collect();
-        ids.sort_unstable();
-        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return bad(format!("secret id {} is given twice", w[0]));
-        }
+        self.validate_target()?;
+        self.validate_build_args()?;
+        self.validate_secrets()?;
         validate_named(&self.named_contexts)?;
         for (what, value) in [
             ("platform", &self.platform),
@@ -242,5 +182,81 @@ impl RemoteBuildSpec {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// What is built and where it goes: the hash, the context object, the repository and tag,
+    /// the Dockerfile path and the timeout.
+    fn validate_target(&self) -> Result<(), RemoteError> {
+        if !is_context_hash(&self.context_hash) {
+            return bad(format!(
+                "context hash {:?} is not 64 lowercase hex digits",
+                self.context_hash
+            ));
+        }
+        if !self.context_object.starts_with("s3://") {
+            return bad(format!(
+                "context object {:?} is not an s3:// URI",
+                self.context_object
+            ));
+        }
+        if self.repository.registry.is_empty() || self.repository.repository.is_empty() {
+            return bad("repository needs a registry host and a path".into());
+        }
+        if crate::registry::grammar::validate_tag(&self.hash_tag).is_err() {
+            return bad(format!("tag {:?} is not a valid image tag", self.hash_tag));
+        }
+        if self.dockerfile.is_empty()
+            || self.dockerfile.starts_with('/')
+            || self.dockerfile.split('/').any(|c| c == "..")
+        {
+            return bad(format!(
+                "dockerfile {:?} must be a relative path inside the context archive",
+                self.dockerfile
+            ));
+        }
+        if !(5..=2160).contains(&self.timeout_minutes) {
+            return bad(format!(
+                "build timeout {} minutes is outside CodeBuild's 5..2160",
+                self.timeout_minutes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Build arg names become shell variable names; values must hold no control characters.
+    fn validate_build_args(&self) -> Result<(), RemoteError> {
+        for (k, v) in &self.build_args {
+            if !is_env_name(k) {
+                return bad(format!(
+                    "build arg name {k:?} must match [A-Za-z_][A-Za-z0-9_]*"
+                ));
+            }
+            no_control(&format!("build arg {k}"), v)?;
+        }
+        Ok(())
+    }
+
+    /// Secret ids become the build's environment variables: valid, not reserved, unique.
+    fn validate_secrets(&self) -> Result<(), RemoteError> {
+        for secret in &self.secrets {
+            if !is_env_name(&secret.id)
+                || secret.id.starts_with("CODEBUILD_")
+                || secret.id.starts_with("IB_")
+            {
+                return bad(format!(
+                    "secret id {:?} must match [A-Za-z_][A-Za-z0-9_]* and not start with CODEBUILD_ or IB_ (it becomes the build's environment variable)",
+                    secret.id
+                ));
+            }
+            if secret.reference.is_empty() {
+                return bad(format!("secret {} has an empty reference", secret.id));
+            }
+        }
+        let mut ids: Vec<&str> = self.secrets.iter().map(|s| s.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return bad(format!("secret id {} is given twice", w[0]));
+        }
+        Ok(())
     }
 }

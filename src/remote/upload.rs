@@ -193,36 +193,55 @@ where
             parts: 0,
         });
     };
+    let (bytes, parts) = upload_multipart(
+        clients,
+        target,
+        &mut reader,
+        [first, second],
+        options.max_in_flight.max(1),
+    )
+    .await?;
+    Ok(UploadOutcome {
+        object_uri,
+        bytes,
+        skipped: false,
+        parts,
+    })
+}
+
+/// A multipart upload of the two parts read so far and the rest of `reader`; aborted on failure.
+async fn upload_multipart<S>(
+    clients: &RemoteClients,
+    target: &UploadTarget,
+    reader: &mut PartReader<S>,
+    first_two: [Bytes; 2],
+    max_in_flight: usize,
+) -> Result<(u64, u32), RemoteError>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send,
+{
     let upload_id = create_multipart(clients, target).await?;
     let result = upload_parts(
         clients,
         target,
         &upload_id,
-        &mut reader,
-        [first, second],
-        options.max_in_flight.max(1),
+        reader,
+        first_two,
+        max_in_flight,
     )
     .await;
-    match result {
-        Ok((bytes, parts)) => Ok(UploadOutcome {
-            object_uri,
-            bytes,
-            skipped: false,
-            parts,
-        }),
-        Err(e) => {
-            // Best effort: an abandoned upload's parts would otherwise be billed until a lifecycle rule clears them.
-            let _ = clients
-                .s3
-                .abort_multipart_upload()
-                .bucket(&target.bucket)
-                .key(target.key())
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            Err(e)
-        }
+    if result.is_err() {
+        // Best effort: an abandoned upload's parts would otherwise be billed until a lifecycle rule clears them.
+        let _ = clients
+            .s3
+            .abort_multipart_upload()
+            .bucket(&target.bucket)
+            .key(target.key())
+            .upload_id(&upload_id)
+            .send()
+            .await;
     }
+    result
 }
 
 async fn put_single(
@@ -312,39 +331,60 @@ where
         }
         number += 1;
         bytes += part.len() as u64;
-        let (s3, bucket, key, id, uri) = (
-            clients.s3.clone(),
-            target.bucket.clone(),
-            target.key(),
-            upload_id.to_string(),
-            target.object_uri(),
-        );
-        let n = number;
-        in_flight.spawn(async move {
-            let out = s3
-                .upload_part()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(id)
-                .part_number(n)
-                .checksum_algorithm(ChecksumAlgorithm::Crc32)
-                .body(ByteStream::from(part))
-                .send()
-                .await
-                .map_err(|e| RemoteError::from_sdk("s3:PutObject (UploadPart)", &uri, e))?;
-            let mut completed = CompletedPart::builder().part_number(n);
-            if let Some(etag) = out.e_tag() {
-                completed = completed.e_tag(etag);
-            }
-            if let Some(crc) = out.checksum_crc32() {
-                completed = completed.checksum_crc32(crc);
-            }
-            Ok(completed.build())
-        });
+        in_flight.spawn(upload_part(clients, target, upload_id, number, part));
     }
     while let Some(joined) = in_flight.join_next().await {
         done.push(join_part(Some(joined))?);
     }
+    complete_upload(clients, target, upload_id, done).await?;
+    Ok((bytes, number as u32))
+}
+
+/// One UploadPart with a CRC32 checksum, as a task of its own; answers the part's completion record.
+fn upload_part(
+    clients: &RemoteClients,
+    target: &UploadTarget,
+    upload_id: &str,
+    n: i32,
+    part: Bytes,
+) -> impl std::future::Future<Output = Result<CompletedPart, RemoteError>> + Send + 'static {
+    let (s3, bucket, key, id, uri) = (
+        clients.s3.clone(),
+        target.bucket.clone(),
+        target.key(),
+        upload_id.to_string(),
+        target.object_uri(),
+    );
+    async move {
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(part))
+            .send()
+            .await
+            .map_err(|e| RemoteError::from_sdk("s3:PutObject (UploadPart)", &uri, e))?;
+        let mut completed = CompletedPart::builder().part_number(n);
+        if let Some(etag) = out.e_tag() {
+            completed = completed.e_tag(etag);
+        }
+        if let Some(crc) = out.checksum_crc32() {
+            completed = completed.checksum_crc32(crc);
+        }
+        Ok(completed.build())
+    }
+}
+
+/// CompleteMultipartUpload with every part, in part-number order.
+async fn complete_upload(
+    clients: &RemoteClients,
+    target: &UploadTarget,
+    upload_id: &str,
+    mut done: Vec<CompletedPart>,
+) -> Result<(), RemoteError> {
     done.sort_by_key(|p| p.part_number());
     clients
         .s3
@@ -366,7 +406,7 @@ where
                 e,
             )
         })?;
-    Ok((bytes, number as u32))
+    Ok(())
 }
 
 fn join_part(

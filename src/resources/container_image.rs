@@ -44,7 +44,7 @@ pub const INPUT_NAMES: [&str; 18] = [
 ];
 
 /// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 14] = [
+pub const COMPUTED_OUTPUT_NAMES: [&str; 15] = [
     "contextHash",
     "imageId",
     "imageUri",
@@ -59,6 +59,7 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 14] = [
     "cachedSteps",
     "totalSteps",
     "pushedBytes",
+    "claimTag",
 ];
 
 /// Inputs that are never echoed into the outputs (so never in the state's outputs): where the
@@ -218,8 +219,20 @@ pub async fn diff(
     .await
 }
 
-/// Create (and Update): builds and pushes, or adopts; in preview only hashes.
+/// Create: builds and pushes, or adopts (in preview only hashes), then claims the digest.
 pub async fn create(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    preview: bool,
+) -> Result<Created, ResourceError> {
+    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
+    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
+    Ok(pushed_image::claimed(services, call, created, None, preview).await)
+}
+
+/// Builds and pushes, or adopts; in preview only hashes.
+async fn build_or_adopt(
     services: &Services,
     call: &Call,
     news: &PropertyMap,
@@ -467,14 +480,19 @@ fn resource_id(image: &ImageInputs, snap: &ContextSnapshot, published: &Publishe
     }
 }
 
-/// Update: the same as Create (an unchanged hash adopts what the registry already has).
+/// Update: the same as Create (an unchanged hash adopts what the registry already has),
+/// keeping the claim tag of `olds`, which follows the new digest.
 pub async fn update(
     services: &Services,
     call: &Call,
+    olds: &PropertyMap,
     news: &PropertyMap,
     preview: bool,
 ) -> Result<Created, ResourceError> {
-    create(services, call, news, preview).await
+    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
+    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
+    let held = pushed_image::claim_of(olds);
+    Ok(pushed_image::claimed(services, call, created, held, preview).await)
 }
 
 /// Read (refresh): is the pushed digest still in the registry? Gone only on a definite not-found.
@@ -484,11 +502,17 @@ pub async fn read(
     id: &str,
     outputs: &PropertyMap,
 ) -> Result<ReadResult, ResourceError> {
-    let present = pushed_image::still_in_registry(services, call, outputs).await?;
-    Ok(present.then(|| Created {
+    if !pushed_image::still_in_registry(services, call, outputs).await? {
+        return Ok(None);
+    }
+    let read = Created {
         id: id.to_string(),
         outputs: outputs.clone(),
-    }))
+    };
+    // State written before claim tags existed gets one on its first refresh.
+    Ok(Some(
+        pushed_image::claim_if_unclaimed(services, call, read).await,
+    ))
 }
 
 /// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).

@@ -54,7 +54,7 @@ pub const INPUT_NAMES: [&str; 20] = [
 ];
 
 /// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 15] = [
+pub const COMPUTED_OUTPUT_NAMES: [&str; 16] = [
     "contextHash",
     "imageUri",
     "digest",
@@ -70,6 +70,7 @@ pub const COMPUTED_OUTPUT_NAMES: [&str; 15] = [
     "platform",
     "cachedSteps",
     "totalSteps",
+    "claimTag",
 ];
 
 const DEFAULT_PREFIX: &str = "imagebuild/contexts";
@@ -306,8 +307,20 @@ pub async fn diff(
     result
 }
 
-/// Create/Update: adopt, or upload and build remotely (waiting or not).
+/// Create: adopt, or upload and build remotely (waiting or not), then claim the digest.
 pub async fn create(
+    services: &Services,
+    call: &Call,
+    news: &PropertyMap,
+    preview: bool,
+) -> Result<Created, ResourceError> {
+    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
+    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
+    Ok(pushed_image::claimed(services, call, created, None, preview).await)
+}
+
+/// Adopt, or upload and build remotely (waiting or not).
+async fn build_or_adopt(
     services: &Services,
     call: &Call,
     news: &PropertyMap,
@@ -682,14 +695,19 @@ fn finish(
     Created { id, outputs: out }
 }
 
-/// Update: the same as Create (an unchanged hash adopts what the registry already has).
+/// Update: the same as Create (an unchanged hash adopts what the registry already has),
+/// keeping the claim tag of `olds`, which follows the new digest.
 pub async fn update(
     services: &Services,
     call: &Call,
+    olds: &PropertyMap,
     news: &PropertyMap,
     preview: bool,
 ) -> Result<Created, ResourceError> {
-    create(services, call, news, preview).await
+    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
+    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
+    let held = pushed_image::claim_of(olds);
+    Ok(pushed_image::claimed(services, call, created, held, preview).await)
 }
 
 /// Read (refresh): a build still running is asked about (status, digest); a finished image is
@@ -728,10 +746,17 @@ pub async fn read(
         }
     }
     let present = pushed_image::still_in_registry(services, call, &outputs).await?;
-    Ok(present.then(|| Created {
+    if !present {
+        return Ok(None);
+    }
+    let read = Created {
         id: id.to_string(),
         outputs,
-    }))
+    };
+    // A build that finished unwatched (`wait: false`) claims its digest once it is known.
+    Ok(Some(
+        pushed_image::claim_if_unclaimed(services, call, read).await,
+    ))
 }
 
 /// Delete: removes the pushed image only with `deleteOnDestroy`; a build still running is stopped.

@@ -76,6 +76,41 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
     let labels = r.string_map("labels");
     let contexts = read_named_contexts(r);
 
+    refuse_secret_entries(r);
+    if let Field::Known(p) = &platform {
+        if let Err(reason) = validate_platform(p) {
+            r.fail("platform", reason);
+        }
+    }
+    let context = match context {
+        Field::Known(c) => Some(check_context_dir(r, &c)?),
+        Field::Absent => {
+            r.fail(
+                "context",
+                "`context` is required: the directory sent to the build, e.g. \"./app\"",
+            );
+            None
+        }
+        Field::Unknown => None,
+    };
+    let dockerfile = read_dockerfile(r, dockerfile, inline, context.as_ref())?;
+    Some(BuildInputs {
+        context: context?,
+        dockerfile,
+        build_args: build_args.or_default_known(BTreeMap::new())?,
+        target: match target {
+            Field::Known(t) if !t.is_empty() => Some(t),
+            Field::Unknown => return None,
+            _ => None,
+        },
+        platform: platform.or_default_known(default_platform())?,
+        labels: labels.or_default_known(BTreeMap::new())?,
+        contexts: contexts?,
+    })
+}
+
+/// Records a failure for each secret build arg or label: both end up in plain text in the image.
+fn refuse_secret_entries(r: &mut InputReader) {
     for name in r.secret_entries("buildArgs") {
         r.fail(
             format!("buildArgs.{name}"),
@@ -95,23 +130,16 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
             ),
         );
     }
-    if let Field::Known(p) = &platform {
-        if let Err(reason) = validate_platform(p) {
-            r.fail("platform", reason);
-        }
-    }
-    let context = match context {
-        Field::Known(c) => Some(check_context_dir(r, &c)?),
-        Field::Absent => {
-            r.fail(
-                "context",
-                "`context` is required: the directory sent to the build, e.g. \"./app\"",
-            );
-            None
-        }
-        Field::Unknown => None,
-    };
-    let dockerfile = match (dockerfile, inline) {
+}
+
+/// The Dockerfile: a path (`dockerfile`, default `<context>/Dockerfile`) or inline text, checked.
+fn read_dockerfile(
+    r: &mut InputReader,
+    dockerfile: Field<String>,
+    inline: Field<String>,
+    context: Option<&PathBuf>,
+) -> Option<DockerfileSource> {
+    let source = match (dockerfile, inline) {
         (Field::Known(_), Field::Known(_)) => {
             r.fail(
                 "dockerfileInline",
@@ -132,24 +160,12 @@ pub fn read_build_inputs(r: &mut InputReader) -> Option<BuildInputs> {
             DockerfileSource::Path(check_dockerfile(r, PathBuf::from(path), "dockerfile")?)
         }
         (Field::Absent, Field::Absent) => {
-            let default = context.as_ref()?.join("Dockerfile");
+            let default = context?.join("Dockerfile");
             DockerfileSource::Path(check_dockerfile(r, default, "dockerfile")?)
         }
         _ => return None,
     };
-    Some(BuildInputs {
-        context: context?,
-        dockerfile,
-        build_args: build_args.or_default_known(BTreeMap::new())?,
-        target: match target {
-            Field::Known(t) if !t.is_empty() => Some(t),
-            Field::Unknown => return None,
-            _ => None,
-        },
-        platform: platform.or_default_known(default_platform())?,
-        labels: labels.or_default_known(BTreeMap::new())?,
-        contexts: contexts?,
-    })
+    Some(source)
 }
 
 /// Reads `contexts` ({name: directory | "docker-image://REF"}); `None` while unknown.

@@ -89,9 +89,7 @@ impl Services {
         self.local
             .get_or_init(|| LocalEngine::new(self.config.local_config()))
     }
-}
 
-impl Services {
     /// Records how the resource of `call` came out, and ends its row with the line saying so.
     pub fn report_outcome(&self, call: &Call, outcome: build_summary::Outcome) {
         if let Some(line) = outcome.row_line() {

@@ -1,7 +1,7 @@
 //! What both image resources do with an image already in a registry: check it on refresh,
 //! and delete it on destroy when asked to.
 
-use super::{Call, ResourceError, Services};
+use super::{Call, Created, ResourceError, Services};
 use crate::registry::{BasicCredentials, ImageName, Registry, RegistryConfig, RegistryError};
 use crate::values::{PropertyMap, Value};
 
@@ -133,10 +133,11 @@ pub async fn still_in_registry(
     }
 }
 
-/// Deletes the pushed image when `deleteOnDestroy` is set, unless a tag that is not this
-/// resource's still points at the digest (then it warns and leaves it). When no credentials
-/// are accepted, the image is left in place with a warning and the resource is still destroyed:
-/// nothing pushed is lost and the state never wedges.
+/// Releases this resource's claim tag and, when `deleteOnDestroy` is set, deletes the pushed
+/// image unless a tag that is not this resource's (another resource's claim among them) still
+/// points at the digest (then it warns and leaves it). When no credentials are accepted, the
+/// image is left in place with a warning and the resource is still destroyed: nothing pushed is
+/// lost and the state never wedges.
 pub async fn delete(
     services: &Services,
     call: &Call,
@@ -146,10 +147,19 @@ pub async fn delete(
         outputs.get("deleteOnDestroy").map(Value::reveal),
         Some(Value::Bool(true))
     );
-    let Some(image) = PushedImage::of(services, outputs).filter(|_| wanted) else {
+    let Some(image) = PushedImage::of(services, outputs) else {
         return Ok(());
     };
-    match delete_unless_shared(call, &image, &own_tags(outputs)).await {
+    let claim = text(outputs, CLAIM_OUTPUT);
+    if let Some(claim) = &claim {
+        release_claim(call, &image, claim).await;
+    }
+    if !wanted {
+        return Ok(());
+    }
+    let mut ours = own_tags(outputs);
+    ours.extend(claim);
+    match delete_unless_shared(call, &image, &ours).await {
         Err(e @ RegistryError::Auth { .. }) => {
             call.reporter.warn(&format!(
                 "left {} in place: {e}; delete it by hand, or give the provider current \
@@ -167,6 +177,7 @@ pub async fn delete(
     }
 }
 
+/// Deletes the image unless a tag not in `ours` still points at its digest (then warns).
 async fn delete_unless_shared(
     call: &Call,
     image: &PushedImage,
@@ -188,6 +199,95 @@ async fn delete_unless_shared(
         return Ok(());
     }
     with_credentials!(image, r => r.delete_manifest(name, digest))
+}
+
+/// Moves `claim` off the image (onto a tombstone, then deleted), so this resource no longer
+/// keeps another's `deleteOnDestroy` from deleting it. Best effort: a failure is a warning.
+async fn release_claim(call: &Call, image: &PushedImage, claim: &str) {
+    let name = &image.name;
+    match with_credentials!(image, r => r.release_tag(name, claim)) {
+        Ok(tombstone) => {
+            // Deleting the shared tombstone only removes tags that were released.
+            let _ = with_credentials!(image, r => r.delete_manifest(name, &tombstone));
+        }
+        Err(e) => call.reporter.warn(&format!(
+            "could not release the claim tag {claim} on {}: {e}; until it is deleted by hand, \
+             destroying another resource with `deleteOnDestroy` leaves this image in place",
+            image.reference()
+        )),
+    }
+}
+
+/// The output naming the tag by which a resource claims its digest in the registry.
+pub const CLAIM_OUTPUT: &str = "claimTag";
+
+/// The claim tag recorded in `outputs`, if any (Update keeps it, so the tag follows the digest).
+pub fn claim_of(outputs: &PropertyMap) -> Option<String> {
+    text(outputs, CLAIM_OUTPUT)
+}
+
+/// A new claim tag: one per resource instance, so a replacement's claim is not the one its
+/// predecessor's destroy releases.
+fn new_claim_tag(urn: &str) -> String {
+    use sha2::Digest as _;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!("{urn}\n{nanos}\n{}", std::process::id());
+    let hex = hex::encode(sha2::Sha256::digest(seed.as_bytes()));
+    format!("imagebuild-claim-{}", &hex[..24])
+}
+
+/// `created` holding its claim tag (`held`, else a new one); in preview it stays unknown.
+pub async fn claimed(
+    services: &Services,
+    call: &Call,
+    created: Created,
+    held: Option<String>,
+    preview: bool,
+) -> Created {
+    if preview {
+        return created;
+    }
+    hold_claim(services, call, created, held).await
+}
+
+/// `read` with a claim tag: unchanged when it has one or records no pushed digest, else it
+/// claims the digest now (a refresh of state from before claims, or of a finished unwatched build).
+pub async fn claim_if_unclaimed(services: &Services, call: &Call, read: Created) -> Created {
+    if claim_of(&read.outputs).is_some() || text(&read.outputs, "digest").is_none() {
+        return read;
+    }
+    hold_claim(services, call, read, None).await
+}
+
+/// Points this resource's claim tag (`held`, else a new one) at the digest it just recorded and
+/// adds `claimTag` to its outputs, so another resource's `deleteOnDestroy` leaves the image. A
+/// claim that cannot be written is a warning: the image is pushed and recorded either way.
+async fn hold_claim(
+    services: &Services,
+    call: &Call,
+    mut created: Created,
+    held: Option<String>,
+) -> Created {
+    let Some(image) = PushedImage::of(services, &created.outputs) else {
+        return created;
+    };
+    let claim = held.unwrap_or_else(|| new_claim_tag(&call.urn));
+    let (name, digest) = (&image.name, &image.digest);
+    match with_credentials!(image, r => r.put_tag(name, digest, &claim)) {
+        Ok(()) => {
+            created
+                .outputs
+                .insert(CLAIM_OUTPUT.into(), Value::String(claim));
+        }
+        Err(e) => call.reporter.warn(&format!(
+            "could not write the claim tag {claim} on {}: {e}; destroying another resource \
+             that records this digest with `deleteOnDestroy` may delete it",
+            image.reference()
+        )),
+    }
+    created
 }
 
 /// The tag names this resource pushed: the context hash and the extra tags.
