@@ -120,6 +120,11 @@ def test_cold_up_then_nothing_then_adopt(project_factory, registry: Registry, aw
     adopted = fresh.outputs()
     assert adopted["adopted"] is True and adopted["digest"] == served
     assert len(start_build_requests(aws)) == builds, "adoption started a build"
+    # Each resource claims the digest with a tag of its own (see test_shared_digest.py).
+    claims = {out["claim_tag"], adopted["claim_tag"]}
+    assert len(claims) == 2 and all(c.startswith("imagebuild-claim-") for c in claims), claims
+    for claim in claims:
+        assert registry.digest(f"e2e-{unique}/fast", claim) == served, claim
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value in state
@@ -156,6 +161,8 @@ def test_wait_false_returns_before_the_build_ends(project_factory, registry: Reg
     assert served is not None
     assert json.loads(state["digest"]["plaintext"]) == served
     assert json.loads(state["imageUri"]["plaintext"]).endswith(f"@{served}")
+    # The refresh that saw the build finish claimed the digest.
+    assert registry.digest(f"e2e-{unique}/fast", state["claimTag"]) == served, state.get("claimTag")
 
 
 def test_failing_build_shows_the_step_log(project_factory, registry: Registry, aws, unique: str):

@@ -24,5 +24,5 @@ image = ib.FastContainerImage(
     delete_on_destroy=True,
 )
 for name in ["image_uri", "digest", "build_id", "build_status", "context_hash", "context_object",
-             "upload_bytes", "upload_skipped", "adopted", "logs_url", "cached_steps", "total_steps"]:
+             "upload_bytes", "upload_skipped", "adopted", "logs_url", "cached_steps", "total_steps", "claim_tag"]:
     pulumi.export(name, getattr(image, name))
