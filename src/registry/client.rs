@@ -206,6 +206,18 @@ impl Registry {
                 detail: "the manifest to tag is gone".into(),
             });
         };
+        self.put_manifest(name, tag, &ct, body, &what).await
+    }
+
+    /// PUTs manifest `body` (of content type `ct`) to `name` under `tag`; `what` names the action in errors.
+    pub(super) async fn put_manifest(
+        &self,
+        name: &ImageName,
+        tag: &str,
+        ct: &str,
+        body: bytes::Bytes,
+        what: &str,
+    ) -> Result<(), RegistryError> {
         let path = format!("{}/manifests/{tag}", name.repository);
         let resp = self
             .send_body(
@@ -213,13 +225,13 @@ impl Registry {
                 Method::PUT,
                 &path,
                 "pull,push",
-                &what,
-                Some((&ct, body)),
+                what,
+                Some((ct, body)),
             )
             .await?;
         match resp.status() {
             s if s.is_success() => Ok(()),
-            s => Err(self.http_error(name, &what, s, resp).await),
+            s => Err(self.http_error(name, what, s, resp).await),
         }
     }
 

@@ -41,21 +41,10 @@ impl Registry {
         let body = tombstone_manifest();
         let digest = super::Digest::sha256_of(body.as_bytes()).to_string();
         let what = format!("releasing tag {name}:{tag}");
-        let path = format!("{}/manifests/{tag}", name.repository);
-        let resp = self
-            .send_body(
-                name,
-                Method::PUT,
-                &path,
-                "pull,push",
-                &what,
-                Some((OCI_MANIFEST, bytes::Bytes::from(body))),
-            )
+        let body = bytes::Bytes::from(body);
+        self.put_manifest(name, tag, OCI_MANIFEST, body, &what)
             .await?;
-        match resp.status() {
-            s if s.is_success() => Ok(digest),
-            s => Err(self.http_error(name, &what, s, resp).await),
-        }
+        Ok(digest)
     }
 
     /// Uploads `{}` to `name` unless the registry already has it (one monolithic upload).
