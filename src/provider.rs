@@ -4,14 +4,12 @@
 // tonic::Status is large by design and every RPC returns it; boxing would only add noise.
 #![allow(clippy::result_large_err)]
 
-use crate::config::{ProviderConfig, CONFIG_NAMES};
+use crate::config::{unknown_key_warnings, ProviderConfig, CONFIG_NAMES};
 use crate::engine_log::EngineLog;
 use crate::proto::resource_provider_server::ResourceProvider;
 use crate::proto::{self as rpc, diff_response::DiffChanges, property_diff::Kind};
 use crate::resources::diff::{diff_properties, Changes, DiffKind, DiffResult};
-use crate::resources::{
-    container_image, fast_container_image, Call, CheckResult, Created, ResourceError, Services,
-};
+use crate::resources::{Call, CheckResult, Created, Resource, ResourceError, Services, RESOURCES};
 use crate::values::{from_struct, to_struct, PropertyMap};
 use prost::Message;
 use std::sync::{Arc, OnceLock};
@@ -23,13 +21,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The package schema, embedded so GetSchema needs no files.
 pub const SCHEMA: &str = include_str!("../schema.json");
-
-/// The resource types this provider serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ResourceType {
-    ContainerImage,
-    FastContainerImage,
-}
 
 /// The gRPC service.
 pub struct Provider {
@@ -100,21 +91,25 @@ impl ClosingReport {
     }
 }
 
-fn resource_type(type_field: &str, urn: &str) -> Result<ResourceType, Status> {
+/// The resource a request is for: its type field, else the type in its URN, looked up in
+/// [`RESOURCES`].
+fn resource_for(type_field: &str, urn: &str) -> Result<&'static dyn Resource, Status> {
     let token = if type_field.is_empty() {
         type_from_urn(urn)
     } else {
         type_field
     };
-    match token {
-        container_image::TOKEN => Ok(ResourceType::ContainerImage),
-        fast_container_image::TOKEN => Ok(ResourceType::FastContainerImage),
-        other => Err(Status::invalid_argument(format!(
-            "imagebuild does not know the resource type `{other}` (it serves {} and {})",
-            container_image::TOKEN,
-            fast_container_image::TOKEN
-        ))),
-    }
+    RESOURCES
+        .iter()
+        .copied()
+        .find(|r| r.token() == token)
+        .ok_or_else(|| {
+            let served: Vec<&str> = RESOURCES.iter().map(|r| r.token()).collect();
+            Status::invalid_argument(format!(
+                "imagebuild does not know the resource type `{token}` (it serves {})",
+                served.join(" and ")
+            ))
+        })
 }
 
 /// The type token of a URN: `urn:pulumi:stack::project::parent$type::name` -> `type`.
@@ -217,13 +212,25 @@ fn status(error: ResourceError, inputs: &PropertyMap) -> Status {
     }
 }
 
-/// Writes how long an RPC took to stderr, which the engine keeps in its debug log
-/// (`pulumi up --logtostderr -v=9`): where the provider's share of a slow `up` goes.
-fn timed(rpc: &str, urn: &str, started: std::time::Instant) {
-    eprintln!(
-        "imagebuild: {rpc} {urn} took {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+/// Runs one RPC and writes how long it took, and how it ended, to stderr, which the engine keeps
+/// in its debug log (`pulumi up --logtostderr -v=9`): where the provider's share of a slow `up`
+/// goes, failures included.
+async fn timed<T>(
+    rpc: &str,
+    urn: &str,
+    work: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(_) => eprintln!("imagebuild: {rpc} {urn} took {ms:.1} ms"),
+        Err(e) => eprintln!(
+            "imagebuild: {rpc} {urn} took {ms:.1} ms and failed ({:?})",
+            e.code()
+        ),
+    }
+    result
 }
 
 fn created(c: Created) -> (String, Option<prost_types::Struct>) {
@@ -260,51 +267,64 @@ impl ResourceProvider for Provider {
 
     async fn check_config(&self, req: Request<rpc::CheckRequest>) -> Rpc<rpc::CheckResponse> {
         let req = req.into_inner();
-        let news = from_struct(req.news.as_ref());
-        let failures = ProviderConfig::from_args(&news).err().unwrap_or_default();
-        Ok(Response::new(check_response(CheckResult {
-            inputs: news,
-            failures,
-        })))
+        timed("CheckConfig", &req.urn, async {
+            let news = from_struct(req.news.as_ref());
+            let reporter = self.log.reporter(&req.urn);
+            for warning in unknown_key_warnings(&news) {
+                reporter.warn(&warning);
+            }
+            let failures = ProviderConfig::from_args(&news).err().unwrap_or_default();
+            Ok(Response::new(check_response(CheckResult {
+                inputs: news,
+                failures,
+            })))
+        })
+        .await
     }
 
     async fn diff_config(&self, req: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
         let req = req.into_inner();
-        let old_inputs = from_struct(req.old_inputs.as_ref());
-        let olds = if old_inputs.is_empty() {
-            from_struct(req.olds.as_ref())
-        } else {
-            old_inputs
-        };
-        let news = from_struct(req.news.as_ref());
-        // A changed key is an update, so the engine configures this run's provider with the new
-        // values (a "no change" answer left the first `up` after a change on the old ones).
-        // Nothing replaces the provider: that would replace every image it manages.
-        let result = diff_properties(&olds, &news, &CONFIG_NAMES, &[]);
-        Ok(Response::new(diff_response(result)))
+        timed("DiffConfig", &req.urn, async {
+            let old_inputs = from_struct(req.old_inputs.as_ref());
+            let olds = if old_inputs.is_empty() {
+                from_struct(req.olds.as_ref())
+            } else {
+                old_inputs
+            };
+            let news = from_struct(req.news.as_ref());
+            // A changed key is an update, so the engine configures this run's provider with the
+            // new values (a "no change" answer left the first `up` after a change on the old
+            // ones). Nothing replaces the provider: that would replace every image it manages.
+            let result = diff_properties(&olds, &news, &CONFIG_NAMES, &[]);
+            Ok(Response::new(diff_response(result)))
+        })
+        .await
     }
 
     async fn configure(&self, req: Request<rpc::ConfigureRequest>) -> Rpc<rpc::ConfigureResponse> {
-        let args = from_struct(req.into_inner().args.as_ref());
-        let config = ProviderConfig::from_args(&args).map_err(|failures| {
-            let text: Vec<String> = failures
-                .into_iter()
-                .map(|f| format!("imagebuild:{}: {}", f.property, f.reason))
-                .collect();
-            Status::invalid_argument(text.join("; "))
-        })?;
-        let services = Arc::new(Services::new(config, self.cancel.clone()));
-        if self.services.set(services).is_err() {
-            return Err(Status::failed_precondition(
-                "imagebuild was already configured in this process",
-            ));
-        }
-        Ok(Response::new(rpc::ConfigureResponse {
-            accept_secrets: true,
-            supports_preview: true,
-            accept_resources: true,
-            accept_outputs: false,
-        }))
+        timed("Configure", "provider", async {
+            let args = from_struct(req.into_inner().args.as_ref());
+            let config = ProviderConfig::from_args(&args).map_err(|failures| {
+                let text: Vec<String> = failures
+                    .into_iter()
+                    .map(|f| format!("imagebuild:{}: {}", f.property, f.reason))
+                    .collect();
+                Status::invalid_argument(text.join("; "))
+            })?;
+            let services = Arc::new(Services::new(config, self.cancel.clone()));
+            if self.services.set(services).is_err() {
+                return Err(Status::failed_precondition(
+                    "imagebuild was already configured in this process",
+                ));
+            }
+            Ok(Response::new(rpc::ConfigureResponse {
+                accept_secrets: true,
+                supports_preview: true,
+                accept_resources: true,
+                accept_outputs: false,
+            }))
+        })
+        .await
     }
 
     async fn invoke(&self, _: Request<rpc::InvokeRequest>) -> Rpc<rpc::InvokeResponse> {
@@ -317,88 +337,67 @@ impl ResourceProvider for Provider {
 
     async fn check(&self, req: Request<rpc::CheckRequest>) -> Rpc<rpc::CheckResponse> {
         let req = req.into_inner();
-        let started = std::time::Instant::now();
-        let urn = req.urn.clone();
-        let news = from_struct(req.news.as_ref());
-        let result = match resource_type(&req.r#type, &req.urn)? {
-            ResourceType::ContainerImage => container_image::check(&self.services(), &news).await,
-            ResourceType::FastContainerImage => {
-                fast_container_image::check(&self.services(), &news).await
-            }
-        };
-        timed("Check", &urn, started);
-        Ok(Response::new(check_response(result)))
+        timed("Check", &req.urn, async {
+            let resource = resource_for(&req.r#type, &req.urn)?;
+            let news = from_struct(req.news.as_ref());
+            let result = resource.check(&self.services(), &news).await;
+            Ok(Response::new(check_response(result)))
+        })
+        .await
     }
 
     async fn diff(&self, req: Request<rpc::DiffRequest>) -> Rpc<rpc::DiffResponse> {
         let req = req.into_inner();
-        let started = std::time::Instant::now();
-        let urn = req.urn.clone();
-        let olds = from_struct(req.olds.as_ref());
-        let old_inputs = from_struct(req.old_inputs.as_ref());
-        let news = from_struct(req.news.as_ref());
-        let call = self.call(&req.urn, 0.0);
-        let result = match resource_type(&req.r#type, &req.urn)? {
-            ResourceType::ContainerImage => {
-                container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
-            }
-            ResourceType::FastContainerImage => {
-                fast_container_image::diff(&self.services(), &call, &olds, &old_inputs, &news).await
-            }
-        };
-        timed("Diff", &urn, started);
-        Ok(Response::new(diff_response(result)))
+        timed("Diff", &req.urn, async {
+            let resource = resource_for(&req.r#type, &req.urn)?;
+            let olds = from_struct(req.olds.as_ref());
+            let old_inputs = from_struct(req.old_inputs.as_ref());
+            let news = from_struct(req.news.as_ref());
+            let call = self.call(&req.urn, 0.0);
+            let services = self.services();
+            let result = resource
+                .diff(&services, &call, &olds, &old_inputs, &news)
+                .await;
+            Ok(Response::new(diff_response(result)))
+        })
+        .await
     }
 
     async fn create(&self, req: Request<rpc::CreateRequest>) -> Rpc<rpc::CreateResponse> {
         let req = req.into_inner();
-        let started = std::time::Instant::now();
-        let urn = req.urn.clone();
-        let news = from_struct(req.properties.as_ref());
-        let call = self.call(&req.urn, req.timeout);
-        let result = match resource_type(&req.r#type, &req.urn)? {
-            ResourceType::ContainerImage => {
-                container_image::create(&self.services(), &call, &news, req.preview).await
-            }
-            ResourceType::FastContainerImage => {
-                fast_container_image::create(&self.services(), &call, &news, req.preview).await
-            }
-        };
-        let (id, properties) = created(result.map_err(|e| status(e, &news))?);
-        timed("Create", &urn, started);
-        Ok(Response::new(rpc::CreateResponse { id, properties }))
+        timed("Create", &req.urn, async {
+            let resource = resource_for(&req.r#type, &req.urn)?;
+            let news = from_struct(req.properties.as_ref());
+            let call = self.call(&req.urn, req.timeout);
+            let result = resource
+                .create(&self.services(), &call, &news, req.preview)
+                .await;
+            let (id, properties) = created(result.map_err(|e| status(e, &news))?);
+            Ok(Response::new(rpc::CreateResponse { id, properties }))
+        })
+        .await
     }
 
     async fn read(&self, req: Request<rpc::ReadRequest>) -> Rpc<rpc::ReadResponse> {
         let req = req.into_inner();
-        let started = std::time::Instant::now();
-        let urn = req.urn.clone();
-        let outputs = from_struct(req.properties.as_ref());
-        let inputs = req.inputs.clone();
-        let call = self.call(&req.urn, 0.0);
-        let result = match resource_type(&req.r#type, &req.urn)? {
-            ResourceType::ContainerImage => {
-                container_image::read(&self.services(), &call, &req.id, &outputs).await
-            }
-            ResourceType::FastContainerImage => {
-                fast_container_image::read(&self.services(), &call, &req.id, &outputs).await
-            }
-        };
-        match result.map_err(|e| status(e, &PropertyMap::new()))? {
-            Some(found) => {
-                let (id, properties) = created(found);
-                timed("Read", &urn, started);
-                Ok(Response::new(rpc::ReadResponse {
-                    id,
-                    properties,
-                    inputs,
-                }))
-            }
-            None => {
-                timed("Read", &urn, started);
-                Ok(Response::new(rpc::ReadResponse::default()))
-            }
-        }
+        timed("Read", &req.urn, async {
+            let resource = resource_for(&req.r#type, &req.urn)?;
+            let outputs = from_struct(req.properties.as_ref());
+            let call = self.call(&req.urn, 0.0);
+            let result = resource
+                .read(&self.services(), &call, &req.id, &outputs)
+                .await;
+            let Some(found) = result.map_err(|e| status(e, &PropertyMap::new()))? else {
+                return Ok(Response::new(rpc::ReadResponse::default()));
+            };
+            let (id, properties) = created(found);
+            Ok(Response::new(rpc::ReadResponse {
+                id,
+                properties,
+                inputs: req.inputs.clone(),
+            }))
+        })
+        .await
     }
 
     async fn list(&self, _: Request<rpc::ListRequest>) -> Rpc<rpc::ListResponse> {
@@ -407,42 +406,33 @@ impl ResourceProvider for Provider {
 
     async fn update(&self, req: Request<rpc::UpdateRequest>) -> Rpc<rpc::UpdateResponse> {
         let req = req.into_inner();
-        let started = std::time::Instant::now();
-        let urn = req.urn.clone();
-        let news = from_struct(req.news.as_ref());
-        let olds = from_struct(req.olds.as_ref());
-        let call = self.call(&req.urn, req.timeout);
-        let services = self.services();
-        let result = match resource_type(&req.r#type, &req.urn)? {
-            ResourceType::ContainerImage => {
-                container_image::update(&services, &call, &olds, &news, req.preview).await
-            }
-            ResourceType::FastContainerImage => {
-                fast_container_image::update(&services, &call, &olds, &news, req.preview).await
-            }
-        };
-        let (_, properties) = created(result.map_err(|e| status(e, &news))?);
-        timed("Update", &urn, started);
-        Ok(Response::new(rpc::UpdateResponse { properties }))
+        timed("Update", &req.urn, async {
+            let resource = resource_for(&req.r#type, &req.urn)?;
+            let news = from_struct(req.news.as_ref());
+            let olds = from_struct(req.olds.as_ref());
+            let call = self.call(&req.urn, req.timeout);
+            let result = resource
+                .update(&self.services(), &call, &olds, &news, req.preview)
+                .await;
+            let (_, properties) = created(result.map_err(|e| status(e, &news))?);
+            Ok(Response::new(rpc::UpdateResponse { properties }))
+        })
+        .await
     }
 
     async fn delete(&self, req: Request<rpc::DeleteRequest>) -> Rpc<()> {
         let req = req.into_inner();
-        let started = std::time::Instant::now();
-        let urn = req.urn.clone();
-        let outputs = from_struct(req.properties.as_ref());
-        let call = self.call(&req.urn, req.timeout);
-        match resource_type(&req.r#type, &req.urn)? {
-            ResourceType::ContainerImage => {
-                container_image::delete(&self.services(), &call, &outputs).await
-            }
-            ResourceType::FastContainerImage => {
-                fast_container_image::delete(&self.services(), &call, &outputs).await
-            }
-        }
-        .map_err(|e| status(e, &PropertyMap::new()))?;
-        timed("Delete", &urn, started);
-        Ok(Response::new(()))
+        timed("Delete", &req.urn, async {
+            let resource = resource_for(&req.r#type, &req.urn)?;
+            let outputs = from_struct(req.properties.as_ref());
+            let call = self.call(&req.urn, req.timeout);
+            resource
+                .delete(&self.services(), &call, &outputs)
+                .await
+                .map_err(|e| status(e, &PropertyMap::new()))?;
+            Ok(Response::new(()))
+        })
+        .await
     }
 
     async fn construct(&self, _: Request<rpc::ConstructRequest>) -> Rpc<rpc::ConstructResponse> {
@@ -491,11 +481,15 @@ mod tests {
     #[test]
     fn type_tokens_come_from_the_type_field_or_the_urn() {
         let urn = "urn:pulumi:dev::proj::imagebuild:index:ContainerImage::app";
-        assert_eq!(type_from_urn(urn), container_image::TOKEN);
+        let token = crate::resources::container_image::TOKEN;
+        assert_eq!(type_from_urn(urn), token);
         let nested = "urn:pulumi:dev::proj::my:comp:Thing$imagebuild:index:ContainerImage::app";
-        assert_eq!(type_from_urn(nested), container_image::TOKEN);
-        assert!(resource_type("", urn).is_ok());
-        assert!(resource_type("imagebuild:index:Nope", urn).is_err());
+        assert_eq!(type_from_urn(nested), token);
+        assert_eq!(resource_for("", urn).unwrap().token(), token);
+        let fast = crate::resources::fast_container_image::TOKEN;
+        assert_eq!(resource_for(fast, urn).unwrap().token(), fast);
+        let unknown = resource_for("imagebuild:index:Nope", urn).err().unwrap();
+        assert!(unknown.message().contains(token) && unknown.message().contains(fast));
     }
 
     #[test]

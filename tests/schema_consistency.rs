@@ -2,7 +2,7 @@
 //! Rust counterpart and the reverse, and every property needs a description (the SDK docstring).
 
 use imagebuild::config::CONFIG_NAMES;
-use imagebuild::resources::{container_image, fast_container_image};
+use imagebuild::resources::{container_image, fast_container_image, outputs};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -40,7 +40,7 @@ fn container_image_matches_schema() {
         container_image::TOKEN,
         &container_image::INPUT_NAMES,
         &container_image::INPUT_ONLY_NAMES,
-        &container_image::COMPUTED_OUTPUT_NAMES,
+        &outputs::names(&container_image::COMPUTED_OUTPUTS),
     );
 }
 
@@ -50,7 +50,7 @@ fn fast_container_image_matches_schema() {
         fast_container_image::TOKEN,
         &fast_container_image::INPUT_NAMES,
         &[],
-        &fast_container_image::COMPUTED_OUTPUT_NAMES,
+        &outputs::names(&fast_container_image::COMPUTED_OUTPUTS),
     );
 }
 

@@ -4,14 +4,15 @@
 use super::build_summary::Outcome;
 use super::diff::DiffResult;
 use super::image_args::{
-    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
-    validate_tag, BuildInputs, BuildSite,
+    self, finish_check, read_build_inputs, validate_repository, validate_tag, BuildInputs,
+    BuildSite,
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
+use super::outputs::{self, derived, plain, Computed};
 use super::redact::{redactor_for_inputs, Redactor};
 use super::{progress, pushed_image};
-use super::{Call, CheckResult, Created, ReadResult, ResourceError, Services};
+use super::{Call, CheckResult, Created, ReadResult, Resource, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
 use crate::registry::{BasicCredentials, ImageName};
@@ -20,6 +21,9 @@ use std::collections::BTreeMap;
 
 /// The resource's type token.
 pub const TOKEN: &str = "imagebuild:index:ContainerImage";
+
+/// The ContainerImage resource: its lifecycle is the [`Resource`] implementation below.
+pub struct ContainerImage;
 
 /// Every input property (schema `inputProperties`).
 pub const INPUT_NAMES: [&str; 18] = [
@@ -43,23 +47,23 @@ pub const INPUT_NAMES: [&str; 18] = [
     "deleteOnDestroy",
 ];
 
-/// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 15] = [
-    "contextHash",
-    "imageId",
-    "imageUri",
-    "digest",
-    "tags",
-    "platform",
-    "buildSeconds",
-    "contextBytes",
-    "contextFiles",
-    "contextBytesSent",
-    "adopted",
-    "cachedSteps",
-    "totalSteps",
-    "pushedBytes",
-    "claimTag",
+/// Output properties computed by the provider (the rest echo the inputs), and when each is secret.
+pub const COMPUTED_OUTPUTS: [Computed; 15] = [
+    derived("contextHash"),
+    derived("imageId"),
+    derived("imageUri"),
+    derived("digest"),
+    derived("tags"),
+    derived("platform"),
+    plain("buildSeconds"),
+    plain("contextBytes"),
+    plain("contextFiles"),
+    plain("contextBytesSent"),
+    plain("adopted"),
+    plain("cachedSteps"),
+    plain("totalSteps"),
+    plain("pushedBytes"),
+    plain("claimTag"),
 ];
 
 /// Inputs that are never echoed into the outputs (so never in the state's outputs): where the
@@ -134,35 +138,106 @@ fn read_inputs(r: &mut InputReader) -> Option<ImageInputs> {
     })
 }
 
-/// Check: validates, fills defaults, and hashes the context so preview knows without building.
-pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
-    let mut r = InputReader::new(news);
-    r.reject_unknown_names(&INPUT_NAMES);
-    let image = read_inputs(&mut r);
-    let defaults = [
-        ("push", Value::Bool(true)),
-        ("deleteOnDestroy", Value::Bool(false)),
-    ];
-    let wants_cache_export = image.as_ref().is_some_and(|i| i.cache_to.is_some());
-    let build = image.map(|i| i.build);
-    let mut result = finish_check(
-        services,
-        BuildSite::LocalDaemon,
-        news,
-        r.into_failures(),
-        build.clone(),
-        &defaults,
-    )
-    .await;
-    if let Some(build) = build.filter(|_| result.failures.is_empty()) {
+#[async_trait::async_trait]
+impl Resource for ContainerImage {
+    fn token(&self) -> &'static str {
+        TOKEN
+    }
+
+    /// Check: validates, fills defaults, and hashes the context so preview knows without building.
+    async fn check(&self, services: &Services, news: &PropertyMap) -> CheckResult {
+        let mut r = InputReader::new(news);
+        r.reject_unknown_names(&INPUT_NAMES);
+        let image = read_inputs(&mut r);
+        let defaults = [
+            ("push", Value::Bool(true)),
+            ("deleteOnDestroy", Value::Bool(false)),
+        ];
+        let wants_cache_export = image.as_ref().is_some_and(|i| i.cache_to.is_some());
+        let build = image.map(|i| i.build);
+        let mut result = finish_check(
+            services,
+            BuildSite::LocalDaemon,
+            news,
+            r.into_failures(),
+            build.clone(),
+            &defaults,
+        )
+        .await;
+        if let Some(build) = build.filter(|_| result.failures.is_empty()) {
+            result
+                .failures
+                .extend(named_contexts_failure(services, news, &build).await);
+        }
+        if wants_cache_export && result.failures.is_empty() {
+            result.failures.extend(cache_export_failure(services).await);
+        }
         result
-            .failures
-            .extend(named_contexts_failure(services, news, &build).await);
     }
-    if wants_cache_export && result.failures.is_empty() {
-        result.failures.extend(cache_export_failure(services).await);
+
+    /// Diff: compares inputs and the context hash; names the changed files when it can.
+    async fn diff(
+        &self,
+        services: &Services,
+        call: &Call,
+        olds: &PropertyMap,
+        old_inputs: &PropertyMap,
+        news: &PropertyMap,
+    ) -> DiffResult {
+        image_diff::diff_image(
+            services,
+            BuildSite::LocalDaemon,
+            call,
+            olds,
+            old_inputs,
+            news,
+            &INPUT_NAMES,
+        )
+        .await
     }
-    result
+
+    async fn build_or_adopt(
+        &self,
+        services: &Services,
+        call: &Call,
+        news: &PropertyMap,
+        preview: bool,
+    ) -> Result<Created, ResourceError> {
+        build_or_adopt(services, call, news, preview).await
+    }
+
+    /// Read (refresh): is the pushed digest still in the registry? Gone only on a definite not-found.
+    async fn read(
+        &self,
+        services: &Services,
+        call: &Call,
+        id: &str,
+        outputs: &PropertyMap,
+    ) -> Result<ReadResult, ResourceError> {
+        if !pushed_image::still_in_registry(services, call, outputs).await? {
+            return Ok(None);
+        }
+        let mut outputs = outputs.clone();
+        outputs::reseal(&mut outputs, &COMPUTED_OUTPUTS);
+        let read = Created {
+            id: id.to_string(),
+            outputs,
+        };
+        // State written before claim tags existed gets one on its first refresh.
+        Ok(Some(
+            pushed_image::claim_if_unclaimed(services, call, read).await,
+        ))
+    }
+
+    /// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).
+    async fn delete(
+        &self,
+        services: &Services,
+        call: &Call,
+        outputs: &PropertyMap,
+    ) -> Result<(), ResourceError> {
+        pushed_image::delete(services, call, outputs).await
+    }
 }
 
 /// A daemon that cannot export a registry cache fails Check, naming `cacheTo` and the engine;
@@ -199,38 +274,6 @@ async fn named_contexts_failure(
     })
 }
 
-/// Diff: compares inputs and the context hash; names the changed files when it can.
-pub async fn diff(
-    services: &Services,
-    call: &Call,
-    olds: &PropertyMap,
-    old_inputs: &PropertyMap,
-    news: &PropertyMap,
-) -> DiffResult {
-    image_diff::diff_image(
-        services,
-        BuildSite::LocalDaemon,
-        call,
-        olds,
-        old_inputs,
-        news,
-        &INPUT_NAMES,
-    )
-    .await
-}
-
-/// Create: builds and pushes, or adopts (in preview only hashes), then claims the digest.
-pub async fn create(
-    services: &Services,
-    call: &Call,
-    news: &PropertyMap,
-    preview: bool,
-) -> Result<Created, ResourceError> {
-    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
-    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
-    Ok(pushed_image::claimed(services, call, created, None, preview).await)
-}
-
 /// Builds and pushes, or adopts; in preview only hashes.
 async fn build_or_adopt(
     services: &Services,
@@ -245,12 +288,11 @@ async fn build_or_adopt(
         let text: Vec<String> = failures.into_iter().map(|f| f.reason).collect();
         return Err(ResourceError::Invalid(text.join("; ")));
     }
-    let derived_secret = derived_outputs_secret(news);
     let Some(image) = image else {
         if preview {
             return Ok(Created {
                 id: String::new(),
-                outputs: preview_outputs(news, None, derived_secret),
+                outputs: preview_outputs(news, None),
             });
         }
         return Err(ResourceError::Invalid(
@@ -264,7 +306,7 @@ async fn build_or_adopt(
         services.tally.record(&call.urn, Outcome::WouldBuild);
         return Ok(Created {
             id: String::new(),
-            outputs: preview_outputs(news, Some(&snap), derived_secret),
+            outputs: preview_outputs(news, Some(&snap)),
         });
     }
     let redactor = redactor_for(news, &image);
@@ -277,14 +319,13 @@ async fn build_or_adopt(
     let published = publish(services, call, &image, &plan, repository, &redactor).await;
     let published = published.map_err(|e| {
         services.tally.record(&call.urn, Outcome::Failed);
-        failure(e, news, &image, &snap, &redactor, derived_secret)
+        failure(e, news, &image, &snap, &redactor)
     })?;
     self_check(services, call, &snap, &published).await;
     services.report_outcome(call, outcome(&image, &published));
-    let outputs = final_outputs(news, &image, &snap, &published, derived_secret);
     Ok(Created {
         id: resource_id(&image, &snap, &published),
-        outputs,
+        outputs: final_outputs(news, &image, &snap, &published),
     })
 }
 
@@ -387,13 +428,12 @@ fn failure(
     image: &ImageInputs,
     snap: &ContextSnapshot,
     redactor: &Redactor,
-    derived_secret: bool,
 ) -> ResourceError {
     let message = redactor.apply(&error.to_string());
     if let Some(pushed) = error.pushed() {
         return ResourceError::Partial {
             id: resource_id(image, snap, pushed),
-            outputs: final_outputs(news, image, snap, pushed, derived_secret),
+            outputs: final_outputs(news, image, snap, pushed),
             reasons: vec![message],
         };
     }
@@ -409,26 +449,17 @@ fn echo_inputs(news: &PropertyMap) -> PropertyMap {
     image_args::echo_inputs(news, &INPUT_NAMES, &["tags", INPUT_ONLY_NAMES[0]])
 }
 
-fn preview_outputs(
-    news: &PropertyMap,
-    snap: Option<&ContextSnapshot>,
-    secret: bool,
-) -> PropertyMap {
-    let mut out = echo_inputs(news);
-    for name in COMPUTED_OUTPUT_NAMES {
-        out.insert(name.into(), Value::Unknown);
-    }
+fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> PropertyMap {
+    let mut out = outputs::all_unknown(echo_inputs(news), &COMPUTED_OUTPUTS);
     if let Some(snap) = snap {
-        out.insert(
-            "contextHash".into(),
-            Value::from(snap.hash.clone()).secret_if(secret),
-        );
+        out.insert("contextHash".into(), snap.hash.clone().into());
         out.insert("contextBytes".into(), snap.bytes.into());
         out.insert("contextFiles".into(), snap.files.into());
     }
     if let Some(p) = news.get("platform") {
         out.insert("platform".into(), p.clone());
     }
+    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
     out
 }
 
@@ -437,26 +468,14 @@ fn final_outputs(
     image: &ImageInputs,
     snap: &ContextSnapshot,
     published: &Published,
-    secret: bool,
 ) -> PropertyMap {
     let mut out = echo_inputs(news);
-    let mut set = |k: &str, v: Value| {
-        out.insert(k.into(), v.secret_if(secret));
-    };
-    set("contextHash", snap.hash.clone().into());
-    set(
-        "imageUri",
-        published
-            .image_uri
-            .clone()
-            .map_or(Value::Null, Value::String),
-    );
-    set(
-        "digest",
-        published.digest.clone().map_or(Value::Null, Value::String),
-    );
-    set("tags", published.tags.clone().into());
-    set("platform", image.build.platform.clone().into());
+    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
+    out.insert("contextHash".into(), snap.hash.clone().into());
+    out.insert("imageUri".into(), text(&published.image_uri));
+    out.insert("digest".into(), text(&published.digest));
+    out.insert("tags".into(), published.tags.clone().into());
+    out.insert("platform".into(), image.build.platform.clone().into());
     out.insert("buildSeconds".into(), published.build_seconds.into());
     out.insert("contextBytes".into(), snap.bytes.into());
     out.insert("contextFiles".into(), snap.files.into());
@@ -469,6 +488,7 @@ fn final_outputs(
     out.insert("totalSteps".into(), published.steps.total.into());
     out.insert("pushedBytes".into(), published.pushed_bytes.into());
     out.insert("imageId".into(), published.image_id.clone().into());
+    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
     out
 }
 
@@ -478,48 +498,4 @@ fn resource_id(image: &ImageInputs, snap: &ContextSnapshot, published: &Publishe
         (None, Some(repo)) => format!("{repo}:{}", snap.hash),
         (None, None) => published.image_id.clone(),
     }
-}
-
-/// Update: the same as Create (an unchanged hash adopts what the registry already has),
-/// keeping the claim tag of `olds`, which follows the new digest.
-pub async fn update(
-    services: &Services,
-    call: &Call,
-    olds: &PropertyMap,
-    news: &PropertyMap,
-    preview: bool,
-) -> Result<Created, ResourceError> {
-    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
-    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
-    let held = pushed_image::claim_of(olds);
-    Ok(pushed_image::claimed(services, call, created, held, preview).await)
-}
-
-/// Read (refresh): is the pushed digest still in the registry? Gone only on a definite not-found.
-pub async fn read(
-    services: &Services,
-    call: &Call,
-    id: &str,
-    outputs: &PropertyMap,
-) -> Result<ReadResult, ResourceError> {
-    if !pushed_image::still_in_registry(services, call, outputs).await? {
-        return Ok(None);
-    }
-    let read = Created {
-        id: id.to_string(),
-        outputs: outputs.clone(),
-    };
-    // State written before claim tags existed gets one on its first refresh.
-    Ok(Some(
-        pushed_image::claim_if_unclaimed(services, call, read).await,
-    ))
-}
-
-/// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).
-pub async fn delete(
-    services: &Services,
-    call: &Call,
-    outputs: &PropertyMap,
-) -> Result<(), ResourceError> {
-    pushed_image::delete(services, call, outputs).await
 }

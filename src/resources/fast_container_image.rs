@@ -4,15 +4,15 @@
 use super::build_summary::Outcome;
 use super::diff::{DiffKind, DiffResult};
 use super::image_args::{
-    self, derived_outputs_secret, finish_check, read_build_inputs, validate_repository,
-    BuildInputs, BuildSite,
+    self, finish_check, read_build_inputs, validate_repository, BuildInputs, BuildSite,
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
+use super::outputs::{self, derived, plain, Computed};
 use super::progress::human_bytes;
 use super::pushed_image::{self, text};
 use super::redact::{redactor_for_inputs, Redactor};
-use super::{Call, CheckResult, Created, ReadResult, Reporter, ResourceError, Services};
+use super::{Call, CheckResult, Created, ReadResult, Reporter, Resource, ResourceError, Services};
 use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
 use crate::local::dockerfile_in_tar_with;
 use crate::plan::Plan;
@@ -28,6 +28,9 @@ use tokio::time::Instant;
 
 /// The resource's type token.
 pub const TOKEN: &str = "imagebuild:index:FastContainerImage";
+
+/// The FastContainerImage resource: its lifecycle is the [`Resource`] implementation below.
+pub struct FastContainerImage;
 
 /// Every input property (schema `inputProperties`).
 pub const INPUT_NAMES: [&str; 20] = [
@@ -53,24 +56,24 @@ pub const INPUT_NAMES: [&str; 20] = [
     "deleteOnDestroy",
 ];
 
-/// Output properties computed by the provider (the rest echo the inputs).
-pub const COMPUTED_OUTPUT_NAMES: [&str; 16] = [
-    "contextHash",
-    "imageUri",
-    "digest",
-    "buildId",
-    "buildStatus",
-    "logsUrl",
-    "contextObject",
-    "uploadBytes",
-    "uploadSkipped",
-    "queuedSeconds",
-    "buildSeconds",
-    "adopted",
-    "platform",
-    "cachedSteps",
-    "totalSteps",
-    "claimTag",
+/// Output properties computed by the provider (the rest echo the inputs), and when each is secret.
+pub const COMPUTED_OUTPUTS: [Computed; 16] = [
+    derived("contextHash"),
+    derived("imageUri"),
+    derived("digest"),
+    plain("buildId"),
+    plain("buildStatus"),
+    plain("logsUrl"),
+    derived("contextObject"),
+    plain("uploadBytes"),
+    plain("uploadSkipped"),
+    plain("queuedSeconds"),
+    plain("buildSeconds"),
+    plain("adopted"),
+    derived("platform"),
+    plain("cachedSteps"),
+    plain("totalSteps"),
+    plain("claimTag"),
 ];
 
 const DEFAULT_PREFIX: &str = "imagebuild/contexts";
@@ -258,65 +261,136 @@ fn failures_of(news: &PropertyMap) -> (Option<FastInputs>, Vec<Failure>) {
     (inputs, r.into_failures())
 }
 
-/// Check: validates, fills defaults and hashes the context (no upload in preview).
-pub async fn check(services: &Services, news: &PropertyMap) -> CheckResult {
-    let mut r = InputReader::new(news);
-    r.reject_unknown_names(&INPUT_NAMES);
-    let inputs = read_inputs(&mut r);
-    let defaults = [
-        ("wait", Value::Bool(true)),
-        ("deleteOnDestroy", Value::Bool(false)),
-        ("contextPrefix", Value::from(DEFAULT_PREFIX)),
-    ];
-    finish_check(
-        services,
-        BuildSite::Remote,
-        news,
-        r.into_failures(),
-        inputs.map(|i| i.build),
-        &defaults,
-    )
-    .await
-}
-
-/// Diff: like ContainerImage; a remote build that ended badly also needs another run.
-pub async fn diff(
-    services: &Services,
-    call: &Call,
-    olds: &PropertyMap,
-    old_inputs: &PropertyMap,
-    news: &PropertyMap,
-) -> DiffResult {
-    let mut result = image_diff::diff_image(
-        services,
-        BuildSite::Remote,
-        call,
-        olds,
-        old_inputs,
-        news,
-        &INPUT_NAMES,
-    )
-    .await;
-    let failed = text(olds, "buildStatus").is_some_and(|s| {
-        let state = BuildState::from_name(&s);
-        state.is_final() && state != BuildState::Succeeded
-    });
-    if failed {
-        result.record("buildStatus", DiffKind::Update, false);
+#[async_trait::async_trait]
+impl Resource for FastContainerImage {
+    fn token(&self) -> &'static str {
+        TOKEN
     }
-    result
-}
 
-/// Create: adopt, or upload and build remotely (waiting or not), then claim the digest.
-pub async fn create(
-    services: &Services,
-    call: &Call,
-    news: &PropertyMap,
-    preview: bool,
-) -> Result<Created, ResourceError> {
-    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
-    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
-    Ok(pushed_image::claimed(services, call, created, None, preview).await)
+    /// Check: validates, fills defaults and hashes the context (no upload in preview).
+    async fn check(&self, services: &Services, news: &PropertyMap) -> CheckResult {
+        let mut r = InputReader::new(news);
+        r.reject_unknown_names(&INPUT_NAMES);
+        let inputs = read_inputs(&mut r);
+        let defaults = [
+            ("wait", Value::Bool(true)),
+            ("deleteOnDestroy", Value::Bool(false)),
+            ("contextPrefix", Value::from(DEFAULT_PREFIX)),
+        ];
+        finish_check(
+            services,
+            BuildSite::Remote,
+            news,
+            r.into_failures(),
+            inputs.map(|i| i.build),
+            &defaults,
+        )
+        .await
+    }
+
+    /// Diff: like ContainerImage; a remote build that ended badly also needs another run.
+    async fn diff(
+        &self,
+        services: &Services,
+        call: &Call,
+        olds: &PropertyMap,
+        old_inputs: &PropertyMap,
+        news: &PropertyMap,
+    ) -> DiffResult {
+        let mut result = image_diff::diff_image(
+            services,
+            BuildSite::Remote,
+            call,
+            olds,
+            old_inputs,
+            news,
+            &INPUT_NAMES,
+        )
+        .await;
+        let failed = text(olds, "buildStatus").is_some_and(|s| {
+            let state = BuildState::from_name(&s);
+            state.is_final() && state != BuildState::Succeeded
+        });
+        if failed {
+            result.record("buildStatus", DiffKind::Update, false);
+        }
+        result
+    }
+
+    async fn build_or_adopt(
+        &self,
+        services: &Services,
+        call: &Call,
+        news: &PropertyMap,
+        preview: bool,
+    ) -> Result<Created, ResourceError> {
+        build_or_adopt(services, call, news, preview).await
+    }
+
+    /// Read (refresh): a build still running is asked about (status, digest); a finished image is
+    /// checked in the registry like ContainerImage.
+    async fn read(
+        &self,
+        services: &Services,
+        call: &Call,
+        id: &str,
+        outputs: &PropertyMap,
+    ) -> Result<ReadResult, ResourceError> {
+        let mut outputs = outputs.clone();
+        let running =
+            text(&outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
+        if let (true, Some(build_id)) = (running, text(&outputs, "buildId")) {
+            let clients = services.remote().await.map_err(ResourceError::Failed)?;
+            let status = build_status(&clients, &build_id)
+                .await
+                .map_err(|e| ResourceError::Failed(format!("refresh of build {build_id}: {e}")))?;
+            let Some(status) = status else {
+                return Err(ResourceError::Failed(format!(
+                    "CodeBuild no longer knows build {build_id}; the resource is kept in state"
+                )));
+            };
+            outputs.insert("buildStatus".into(), status.state.as_str().into());
+            outputs.insert("queuedSeconds".into(), status.queued_seconds.into());
+            outputs.insert("buildSeconds".into(), status.build_seconds.into());
+            if let (Some(digest), Some(repo)) = (&status.digest, text(&outputs, "repository")) {
+                outputs.insert("digest".into(), digest.clone().into());
+                outputs.insert("imageUri".into(), format!("{repo}@{digest}").into());
+            }
+        }
+        // The stored inputs travel with the outputs: what derives from a secret one stays secret.
+        outputs::reseal(&mut outputs, &COMPUTED_OUTPUTS);
+        let present = pushed_image::still_in_registry(services, call, &outputs).await?;
+        if !present {
+            return Ok(None);
+        }
+        let read = Created {
+            id: id.to_string(),
+            outputs,
+        };
+        // A build that finished unwatched (`wait: false`) claims its digest once it is known.
+        Ok(Some(
+            pushed_image::claim_if_unclaimed(services, call, read).await,
+        ))
+    }
+
+    /// Delete: removes the pushed image only with `deleteOnDestroy`; a build still running is stopped.
+    async fn delete(
+        &self,
+        services: &Services,
+        call: &Call,
+        outputs: &PropertyMap,
+    ) -> Result<(), ResourceError> {
+        let running =
+            text(outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
+        if let (true, Some(build_id)) = (running, text(outputs, "buildId")) {
+            let clients = services.remote().await.map_err(ResourceError::Failed)?;
+            let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            if let Some(problem) = remote::stop(&clients, &build_id, &tx).await {
+                call.reporter.warn(&problem);
+            }
+        }
+        pushed_image::delete(services, call, outputs).await
+    }
 }
 
 /// Adopt, or upload and build remotely (waiting or not).
@@ -634,20 +708,14 @@ fn echo_inputs(news: &PropertyMap) -> PropertyMap {
 }
 
 fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> PropertyMap {
-    let mut out = echo_inputs(news);
-    for name in COMPUTED_OUTPUT_NAMES {
-        out.insert(name.into(), Value::Unknown);
-    }
+    let mut out = outputs::all_unknown(echo_inputs(news), &COMPUTED_OUTPUTS);
     if let Some(snap) = snap {
-        let secret = derived_outputs_secret(news);
-        out.insert(
-            "contextHash".into(),
-            Value::from(snap.hash.clone()).secret_if(secret),
-        );
+        out.insert("contextHash".into(), snap.hash.clone().into());
     }
     if let Some(p) = news.get("platform") {
         out.insert("platform".into(), p.clone());
     }
+    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
     out
 }
 
@@ -679,101 +747,13 @@ fn finish(
     out.insert("cachedSteps".into(), count(record.steps.map(|s| s.cached)));
     out.insert("totalSteps".into(), count(record.steps.map(|s| s.total)));
     out.insert("platform".into(), inputs.build.platform.clone().into());
-    // Whatever is computed from a secret input is secret too (the engine does not do it for us).
-    if derived_outputs_secret(news) {
-        for name in ["contextHash", "imageUri", "digest", "contextObject"] {
-            if let Some(v) = out.remove(name) {
-                out.insert(name.into(), v.secret_if(true));
-            }
-        }
-    }
+    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
     let id = if record.build_id.is_empty() {
         uri
     } else {
         record.build_id
     };
     Created { id, outputs: out }
-}
-
-/// Update: the same as Create (an unchanged hash adopts what the registry already has),
-/// keeping the claim tag of `olds`, which follows the new digest.
-pub async fn update(
-    services: &Services,
-    call: &Call,
-    olds: &PropertyMap,
-    news: &PropertyMap,
-    preview: bool,
-) -> Result<Created, ResourceError> {
-    // Boxed: the build future is deep, and an unboxed one overflows rustc's layout depth limit.
-    let created = Box::pin(build_or_adopt(services, call, news, preview)).await?;
-    let held = pushed_image::claim_of(olds);
-    Ok(pushed_image::claimed(services, call, created, held, preview).await)
-}
-
-/// Read (refresh): a build still running is asked about (status, digest); a finished image is
-/// checked in the registry like ContainerImage.
-pub async fn read(
-    services: &Services,
-    call: &Call,
-    id: &str,
-    outputs: &PropertyMap,
-) -> Result<ReadResult, ResourceError> {
-    let mut outputs = outputs.clone();
-    let running = text(&outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
-    if let (true, Some(build_id)) = (running, text(&outputs, "buildId")) {
-        let clients = services.remote().await.map_err(ResourceError::Failed)?;
-        let status = build_status(&clients, &build_id)
-            .await
-            .map_err(|e| ResourceError::Failed(format!("refresh of build {build_id}: {e}")))?;
-        let Some(status) = status else {
-            return Err(ResourceError::Failed(format!(
-                "CodeBuild no longer knows build {build_id}; the resource is kept in state"
-            )));
-        };
-        outputs.insert("buildStatus".into(), status.state.as_str().into());
-        outputs.insert("queuedSeconds".into(), status.queued_seconds.into());
-        outputs.insert("buildSeconds".into(), status.build_seconds.into());
-        if let (Some(digest), Some(repo)) = (&status.digest, text(&outputs, "repository")) {
-            // The stored inputs travel with the outputs: what derives from a secret one stays
-            // secret, as at create.
-            let secret = derived_outputs_secret(&outputs);
-            let uri = Value::from(format!("{repo}@{digest}")).secret_if(secret);
-            outputs.insert(
-                "digest".into(),
-                Value::from(digest.clone()).secret_if(secret),
-            );
-            outputs.insert("imageUri".into(), uri);
-        }
-    }
-    let present = pushed_image::still_in_registry(services, call, &outputs).await?;
-    if !present {
-        return Ok(None);
-    }
-    let read = Created {
-        id: id.to_string(),
-        outputs,
-    };
-    // A build that finished unwatched (`wait: false`) claims its digest once it is known.
-    Ok(Some(
-        pushed_image::claim_if_unclaimed(services, call, read).await,
-    ))
-}
-
-/// Delete: removes the pushed image only with `deleteOnDestroy`; a build still running is stopped.
-pub async fn delete(
-    services: &Services,
-    call: &Call,
-    outputs: &PropertyMap,
-) -> Result<(), ResourceError> {
-    let running = text(outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
-    if let (true, Some(build_id)) = (running, text(outputs, "buildId")) {
-        let clients = services.remote().await.map_err(ResourceError::Failed)?;
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        if let Some(problem) = remote::stop(&clients, &build_id, &tx).await {
-            call.reporter.warn(&problem);
-        }
-    }
-    pushed_image::delete(services, call, outputs).await
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod fast_container_image;
 pub mod image_args;
 pub mod image_diff;
 pub mod inputs;
+pub mod outputs;
 pub mod progress;
 pub mod pushed_image;
 pub mod redact;
@@ -24,6 +25,87 @@ use inputs::Failure;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// One resource type's lifecycle, as the engine drives it. The provider keeps one table of these
+/// keyed by [`Resource::token`]; each RPC decodes its request and calls the method of that name.
+#[async_trait::async_trait]
+pub trait Resource: Send + Sync {
+    /// The resource's type token, e.g. `imagebuild:index:ContainerImage`.
+    fn token(&self) -> &'static str;
+
+    /// Check: validates `news`, fills defaults and computes what preview can know.
+    async fn check(&self, services: &Services, news: &PropertyMap) -> CheckResult;
+
+    /// Diff: what changed between the stored state (`olds`, `old_inputs`) and `news`.
+    async fn diff(
+        &self,
+        services: &Services,
+        call: &Call,
+        olds: &PropertyMap,
+        old_inputs: &PropertyMap,
+        news: &PropertyMap,
+    ) -> diff::DiffResult;
+
+    /// Builds and pushes, or adopts what the registry already has for the hash; in preview
+    /// only what can be known without building. Create and Update then claim the digest.
+    async fn build_or_adopt(
+        &self,
+        services: &Services,
+        call: &Call,
+        news: &PropertyMap,
+        preview: bool,
+    ) -> Result<Created, ResourceError>;
+
+    /// Create: [`Resource::build_or_adopt`], then a new claim tag on the digest.
+    async fn create(
+        &self,
+        services: &Services,
+        call: &Call,
+        news: &PropertyMap,
+        preview: bool,
+    ) -> Result<Created, ResourceError> {
+        let created = self.build_or_adopt(services, call, news, preview).await?;
+        Ok(pushed_image::claimed(services, call, created, None, preview).await)
+    }
+
+    /// Update of the resource whose stored outputs are `olds`: the same as Create (an
+    /// unchanged hash adopts), keeping the claim tag of `olds`, which follows the new digest.
+    async fn update(
+        &self,
+        services: &Services,
+        call: &Call,
+        olds: &PropertyMap,
+        news: &PropertyMap,
+        preview: bool,
+    ) -> Result<Created, ResourceError> {
+        let created = self.build_or_adopt(services, call, news, preview).await?;
+        let held = pushed_image::claim_of(olds);
+        Ok(pushed_image::claimed(services, call, created, held, preview).await)
+    }
+
+    /// Read (refresh): the resource as it is now, `None` when it is definitely gone.
+    async fn read(
+        &self,
+        services: &Services,
+        call: &Call,
+        id: &str,
+        outputs: &PropertyMap,
+    ) -> Result<ReadResult, ResourceError>;
+
+    /// Delete of the resource whose stored outputs are `outputs`.
+    async fn delete(
+        &self,
+        services: &Services,
+        call: &Call,
+        outputs: &PropertyMap,
+    ) -> Result<(), ResourceError>;
+}
+
+/// Every resource type this provider serves.
+pub const RESOURCES: [&dyn Resource; 2] = [
+    &container_image::ContainerImage,
+    &fast_container_image::FastContainerImage,
+];
 
 /// Where a resource sends what the user should see while it works.
 pub trait Reporter: Send + Sync {

@@ -273,19 +273,24 @@ async fn hold_claim(
     let Some(image) = PushedImage::of(services, &created.outputs) else {
         return created;
     };
+    let kept = held.is_some();
     let claim = held.unwrap_or_else(|| new_claim_tag(&call.urn));
     let (name, digest) = (&image.name, &image.digest);
-    match with_credentials!(image, r => r.put_tag(name, digest, &claim)) {
-        Ok(()) => {
-            created
-                .outputs
-                .insert(CLAIM_OUTPUT.into(), Value::String(claim));
-        }
-        Err(e) => call.reporter.warn(&format!(
+    let written = with_credentials!(image, r => r.put_tag(name, digest, &claim));
+    if let Err(e) = &written {
+        call.reporter.warn(&format!(
             "could not write the claim tag {claim} on {}: {e}; destroying another resource \
              that records this digest with `deleteOnDestroy` may delete it",
             image.reference()
-        )),
+        ));
+    }
+    // A claim this resource already held stays recorded even when it could not follow the new
+    // digest: it still points at the old one, and only a resource that records it releases it
+    // (the next update moves it, destroy releases it).
+    if written.is_ok() || kept {
+        created
+            .outputs
+            .insert(CLAIM_OUTPUT.into(), Value::String(claim));
     }
     created
 }

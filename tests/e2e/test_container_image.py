@@ -437,3 +437,14 @@ def test_a_changed_provider_config_applies_to_the_first_up(project_factory, regi
 
 def _step_events(stdout: str) -> list[dict]:
     return [e["resOutputsEvent"]["metadata"] for e in json_events(stdout) if e.get("resOutputsEvent")]
+
+
+def test_a_misspelt_provider_key_warns_naming_the_closest_one(project_factory):
+    """`imagebuild:maxParalelBuilds` is not silently dropped: preview warns and names the key the
+    user most likely meant."""
+    p = project_factory(BAD_PROGRAM.format(
+        args='context="app", dockerfile="app/services/orders/Dockerfile"'), "typo")
+    p.init(config={"imagebuild:maxParalelBuilds": "3"})
+    out = p.run("preview").stdout
+    assert "imagebuild:maxParalelBuilds is not a provider setting and is ignored" in out, out
+    assert "did you mean imagebuild:maxParallelBuilds?" in out, out

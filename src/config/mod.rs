@@ -5,6 +5,9 @@ use crate::registry::BasicCredentials;
 use crate::resources::inputs::{Failure, Field, InputReader};
 use crate::values::{PropertyMap, Value};
 
+mod unknown_keys;
+pub use unknown_keys::unknown_key_warnings;
+
 /// Configuration keys the provider accepts (schema `config.variables`).
 pub const CONFIG_NAMES: [&str; 10] = [
     "region",
