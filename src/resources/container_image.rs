@@ -11,6 +11,7 @@ use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
 use super::outputs::{self, derived, plain, Computed};
 use super::redact::{redactor_for_inputs, Redactor};
+use super::stored::StoredImage;
 use super::{progress, pushed_image};
 use super::{Call, CheckResult, Created, ReadResult, Resource, ResourceError, Services};
 use crate::context::ContextSnapshot;
@@ -214,7 +215,8 @@ impl Resource for ContainerImage {
         id: &str,
         outputs: &PropertyMap,
     ) -> Result<ReadResult, ResourceError> {
-        if !pushed_image::still_in_registry(services, call, outputs).await? {
+        let stored = StoredImage::parse(outputs);
+        if !pushed_image::still_in_registry(services, call, &stored).await? {
             return Ok(None);
         }
         let mut outputs = outputs.clone();
@@ -236,7 +238,7 @@ impl Resource for ContainerImage {
         call: &Call,
         outputs: &PropertyMap,
     ) -> Result<(), ResourceError> {
-        pushed_image::delete(services, call, outputs).await
+        pushed_image::delete(services, call, &StoredImage::parse(outputs)).await
     }
 }
 

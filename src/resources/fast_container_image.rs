@@ -10,8 +10,9 @@ use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
 use super::outputs::{self, derived, plain, Computed};
 use super::progress::human_bytes;
-use super::pushed_image::{self, text};
+use super::pushed_image;
 use super::redact::{redactor_for_inputs, Redactor};
+use super::stored::{text, StoredImage};
 use super::{Call, CheckResult, Created, ReadResult, Reporter, Resource, ResourceError, Services};
 use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
 use crate::local::dockerfile_in_tar_with;
@@ -307,7 +308,7 @@ impl Resource for FastContainerImage {
             &INPUT_NAMES,
         )
         .await;
-        let failed = text(olds, "buildStatus").is_some_and(|s| {
+        let failed = StoredImage::parse(olds).build_status.is_some_and(|s| {
             let state = BuildState::from_name(&s);
             state.is_final() && state != BuildState::Succeeded
         });
@@ -337,11 +338,10 @@ impl Resource for FastContainerImage {
         outputs: &PropertyMap,
     ) -> Result<ReadResult, ResourceError> {
         let mut outputs = outputs.clone();
-        let running =
-            text(&outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
-        if let (true, Some(build_id)) = (running, text(&outputs, "buildId")) {
+        let stored = StoredImage::parse(&outputs);
+        if let Some(build_id) = stored.running_build() {
             let clients = services.remote().await.map_err(ResourceError::Failed)?;
-            let status = build_status(&clients, &build_id)
+            let status = build_status(&clients, build_id)
                 .await
                 .map_err(|e| ResourceError::Failed(format!("refresh of build {build_id}: {e}")))?;
             let Some(status) = status else {
@@ -352,14 +352,15 @@ impl Resource for FastContainerImage {
             outputs.insert("buildStatus".into(), status.state.as_str().into());
             outputs.insert("queuedSeconds".into(), status.queued_seconds.into());
             outputs.insert("buildSeconds".into(), status.build_seconds.into());
-            if let (Some(digest), Some(repo)) = (&status.digest, text(&outputs, "repository")) {
+            if let (Some(digest), Some(repo)) = (&status.digest, &stored.repository) {
                 outputs.insert("digest".into(), digest.clone().into());
                 outputs.insert("imageUri".into(), format!("{repo}@{digest}").into());
             }
         }
         // The stored inputs travel with the outputs: what derives from a secret one stays secret.
         outputs::reseal(&mut outputs, &COMPUTED_OUTPUTS);
-        let present = pushed_image::still_in_registry(services, call, &outputs).await?;
+        let stored = StoredImage::parse(&outputs);
+        let present = pushed_image::still_in_registry(services, call, &stored).await?;
         if !present {
             return Ok(None);
         }
@@ -380,16 +381,15 @@ impl Resource for FastContainerImage {
         call: &Call,
         outputs: &PropertyMap,
     ) -> Result<(), ResourceError> {
-        let running =
-            text(outputs, "buildStatus").as_deref() == Some(BuildState::InProgress.as_str());
-        if let (true, Some(build_id)) = (running, text(outputs, "buildId")) {
+        let stored = StoredImage::parse(outputs);
+        if let Some(build_id) = stored.running_build() {
             let clients = services.remote().await.map_err(ResourceError::Failed)?;
             let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-            if let Some(problem) = remote::stop(&clients, &build_id, &tx).await {
+            if let Some(problem) = remote::stop(&clients, build_id, &tx).await {
                 call.reporter.warn(&problem);
             }
         }
-        pushed_image::delete(services, call, outputs).await
+        pushed_image::delete(services, call, &stored).await
     }
 }
 

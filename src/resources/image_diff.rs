@@ -3,7 +3,7 @@
 use super::diff::{diff_properties, DiffKind, DiffResult};
 use super::image_args::{base_lookup, read_build_inputs, BuildSite};
 use super::inputs::InputReader;
-use super::pushed_image;
+use super::stored::StoredImage;
 use super::{Call, Services};
 use crate::context::{explain, ContextSnapshot, Explanation};
 use crate::values::{PropertyMap, Value};
@@ -54,8 +54,9 @@ pub async fn diff_image(
 /// The hash the state records: the last checked inputs' (which an upgrade may have renewed
 /// quietly, see [`is_legacy_of_same_files`]), else the outputs'.
 fn stored_hash(olds: &PropertyMap, old_inputs: &PropertyMap) -> Option<String> {
-    pushed_image::text(old_inputs, "contextHash")
-        .or_else(|| pushed_image::text(olds, "contextHash"))
+    StoredImage::parse(old_inputs)
+        .context_hash
+        .or_else(|| StoredImage::parse(olds).context_hash)
 }
 
 /// Records a changed (or not yet known) context hash, and tells the user which files changed.

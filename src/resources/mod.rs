@@ -16,6 +16,7 @@ pub mod pushed_image;
 pub mod redact;
 pub mod snapshots;
 pub mod ssh_input;
+pub mod stored;
 
 use crate::config::ProviderConfig;
 use crate::local::LocalEngine;
@@ -79,7 +80,7 @@ pub trait Resource: Send + Sync {
         preview: bool,
     ) -> Result<Created, ResourceError> {
         let created = self.build_or_adopt(services, call, news, preview).await?;
-        let held = pushed_image::claim_of(olds);
+        let held = stored::StoredImage::parse(olds).claim;
         Ok(pushed_image::claimed(services, call, created, held, preview).await)
     }
 

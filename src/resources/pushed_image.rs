@@ -1,9 +1,10 @@
 //! What both image resources do with an image already in a registry: check it on refresh,
 //! and delete it on destroy when asked to.
 
+use super::stored::{StoredImage, CLAIM_OUTPUT};
 use super::{Call, Created, ResourceError, Services};
 use crate::registry::{BasicCredentials, ImageName, Registry, RegistryConfig, RegistryError};
-use crate::values::{PropertyMap, Value};
+use crate::values::Value;
 
 /// The registry configuration for `name`: explicit credentials, else the provider's for that host.
 pub fn registry_config(
@@ -18,28 +19,6 @@ pub fn registry_config(
     }
 }
 
-/// A top-level string output, secret or not.
-pub fn text(map: &PropertyMap, name: &str) -> Option<String> {
-    match map.get(name).map(Value::reveal) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    }
-}
-
-/// The `registryAuth` credentials kept in the outputs, if any.
-pub fn stored_credentials(outputs: &PropertyMap) -> Option<BasicCredentials> {
-    match outputs.get("registryAuth").map(Value::reveal) {
-        Some(Value::Object(m)) => match (m.get("username"), m.get("password")) {
-            (Some(Value::String(u)), Some(Value::String(p))) => Some(BasicCredentials {
-                username: u.clone(),
-                password: p.clone(),
-            }),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// A pushed image and the registry clients to reach it with, in order: the credentials stored
 /// at create, then this run's (the provider's `registryAuth` for the host, else an ECR token or
 /// the Docker config), so a rotated password or an expired token does not lock the resource.
@@ -50,18 +29,17 @@ struct PushedImage {
 }
 
 impl PushedImage {
-    fn of(services: &Services, outputs: &PropertyMap) -> Option<PushedImage> {
-        let repo = text(outputs, "repository")?;
-        let digest = text(outputs, "digest")?;
-        let name = ImageName::parse(&repo).ok()?;
+    fn of(services: &Services, stored: &StoredImage) -> Option<PushedImage> {
+        let name = ImageName::parse(stored.repository.as_deref()?).ok()?;
+        let digest = stored.digest.clone()?;
         let current = registry_config(services, &name, None);
         let mut registries = Vec::new();
-        if let Some(stored) = stored_credentials(outputs) {
-            if current.explicit.as_ref() != Some(&stored) {
+        if let Some(stored) = &stored.credentials {
+            if current.explicit.as_ref() != Some(stored) {
                 registries.push(Registry::new(registry_config(
                     services,
                     &name,
-                    Some(stored),
+                    Some(stored.clone()),
                 )));
             }
         }
@@ -107,9 +85,9 @@ macro_rules! with_credentials {
 pub async fn still_in_registry(
     services: &Services,
     call: &Call,
-    outputs: &PropertyMap,
+    stored: &StoredImage,
 ) -> Result<bool, ResourceError> {
-    let Some(image) = PushedImage::of(services, outputs) else {
+    let Some(image) = PushedImage::of(services, stored) else {
         return Ok(true);
     };
     let name = &image.name;
@@ -141,24 +119,19 @@ pub async fn still_in_registry(
 pub async fn delete(
     services: &Services,
     call: &Call,
-    outputs: &PropertyMap,
+    stored: &StoredImage,
 ) -> Result<(), ResourceError> {
-    let wanted = matches!(
-        outputs.get("deleteOnDestroy").map(Value::reveal),
-        Some(Value::Bool(true))
-    );
-    let Some(image) = PushedImage::of(services, outputs) else {
+    let Some(image) = PushedImage::of(services, stored) else {
         return Ok(());
     };
-    let claim = text(outputs, CLAIM_OUTPUT);
-    if let Some(claim) = &claim {
+    if let Some(claim) = &stored.claim {
         release_claim(call, &image, claim).await;
     }
-    if !wanted {
+    if !stored.delete_on_destroy {
         return Ok(());
     }
-    let mut ours = own_tags(outputs);
-    ours.extend(claim);
+    let mut ours = stored.own_tags();
+    ours.extend(stored.claim.clone());
     match delete_unless_shared(call, &image, &ours).await {
         Err(e @ RegistryError::Auth { .. }) => {
             call.reporter.warn(&format!(
@@ -218,14 +191,6 @@ async fn release_claim(call: &Call, image: &PushedImage, claim: &str) {
     }
 }
 
-/// The output naming the tag by which a resource claims its digest in the registry.
-pub const CLAIM_OUTPUT: &str = "claimTag";
-
-/// The claim tag recorded in `outputs`, if any (Update keeps it, so the tag follows the digest).
-pub fn claim_of(outputs: &PropertyMap) -> Option<String> {
-    text(outputs, CLAIM_OUTPUT)
-}
-
 /// A new claim tag: one per resource instance, so a replacement's claim is not the one its
 /// predecessor's destroy releases.
 fn new_claim_tag(urn: &str) -> String {
@@ -255,7 +220,8 @@ pub async fn claimed(
 /// `read` with a claim tag: unchanged when it has one or records no pushed digest, else it
 /// claims the digest now (a refresh of state from before claims, or of a finished unwatched build).
 pub async fn claim_if_unclaimed(services: &Services, call: &Call, read: Created) -> Created {
-    if claim_of(&read.outputs).is_some() || text(&read.outputs, "digest").is_none() {
+    let stored = StoredImage::parse(&read.outputs);
+    if stored.claim.is_some() || stored.digest.is_none() {
         return read;
     }
     hold_claim(services, call, read, None).await
@@ -270,7 +236,7 @@ async fn hold_claim(
     mut created: Created,
     held: Option<String>,
 ) -> Created {
-    let Some(image) = PushedImage::of(services, &created.outputs) else {
+    let Some(image) = PushedImage::of(services, &StoredImage::parse(&created.outputs)) else {
         return created;
     };
     let kept = held.is_some();
@@ -293,16 +259,4 @@ async fn hold_claim(
             .insert(CLAIM_OUTPUT.into(), Value::String(claim));
     }
     created
-}
-
-/// The tag names this resource pushed: the context hash and the extra tags.
-fn own_tags(outputs: &PropertyMap) -> Vec<String> {
-    let mut tags: Vec<String> = text(outputs, "contextHash").into_iter().collect();
-    if let Some(Value::Array(items)) = outputs.get("tags").map(Value::reveal) {
-        tags.extend(items.iter().filter_map(|v| match v {
-            Value::String(s) => s.rsplit_once(':').map(|(_, t)| t.to_string()),
-            _ => None,
-        }));
-    }
-    tags
 }
