@@ -5,7 +5,7 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: setup setup-engine20-first build dist sdk-dist lint lint-code lint-workflows unit-test rust-test rust-test-engine20 rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-monorepo bench-slots bench-cache clean-state
+.PHONY: setup setup-engine20-first build dist sdk-dist lint lint-code lint-workflows unit-test rust-test rust-test-engine20 rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-plugin bench-monorepo bench-slots bench-cache clean-state
 
 setup:
 	scripts/setup.sh
@@ -82,26 +82,32 @@ test: setup-engine20-first lint-code rust-test-engine20 setup lint-workflows rus
 demo: setup build sdk-install
 	$(ENV) && examples/run-demo.sh
 
-bench: setup
+# The benches run the plugin users run: the release build (IMAGEBUILD_PLUGIN_DIR, tests/e2e/conftest.py).
+BENCH_PLUGIN := IMAGEBUILD_PLUGIN_DIR=target/release
+
+bench-plugin:
+	cargo build --release --bins
+
+bench: setup bench-plugin
 	$(ENV) && cargo bench --bench context
 	$(ENV) && cargo bench --bench local
 	$(ENV) && cargo bench --bench remote
-	$(ENV) && cargo build --bins && tests/codebuild_double/start.sh && python tests/e2e/bench_fast_wait.py
-	$(ENV) && python benches/monorepo/bench.py
-	$(ENV) && python benches/monorepo/slots.py
-	$(ENV) && python benches/monorepo/cache.py
+	$(ENV) && tests/codebuild_double/start.sh && $(BENCH_PLUGIN) python tests/e2e/bench_fast_wait.py
+	$(ENV) && $(BENCH_PLUGIN) python benches/monorepo/bench.py
+	$(ENV) && $(BENCH_PLUGIN) python benches/monorepo/slots.py
+	$(ENV) && $(BENCH_PLUGIN) python benches/monorepo/cache.py
 
 # The monorepo workload: pulumi up vs a sequential and a parallel docker build loop (benches/monorepo/README.md).
-bench-monorepo: setup build
-	$(ENV) && python benches/monorepo/bench.py
+bench-monorepo: setup bench-plugin
+	$(ENV) && $(BENCH_PLUGIN) python benches/monorepo/bench.py
 
 # Which default number of build slots serves that workload (benches/monorepo/slots.py).
-bench-slots: setup build
-	$(ENV) && python benches/monorepo/slots.py
+bench-slots: setup bench-plugin
+	$(ENV) && $(BENCH_PLUGIN) python benches/monorepo/slots.py
 
 # A fresh CI runner after a shared package changed, with and without `cacheTo` (Engine 29).
-bench-cache: setup build
-	$(ENV) && python benches/monorepo/cache.py
+bench-cache: setup bench-plugin
+	$(ENV) && $(BENCH_PLUGIN) python benches/monorepo/cache.py
 
 clean-state:
 	rm -rf tests/.state examples/.pulumi-state examples/*/.pulumi-state

@@ -19,20 +19,20 @@ from docker_loops import DOCKER, DockerLoop  # noqa: E402
 from layout import SERVICES  # noqa: E402
 from monorepo import Monorepo, edit_handler, edit_package, generate  # noqa: E402
 from outcome import Outcome, median  # noqa: E402
-from pulumi_contender import REPO, PulumiContender, install_sdk, registry_env  # noqa: E402
+from pulumi_contender import PulumiContender, install_sdk, registry_env  # noqa: E402
 from report import CONTENDERS, PAR, PULUMI, SEQ, human, table, targets  # noqa: E402
 from wheelhouse import ensure_wheelhouse  # noqa: E402
 
-from conftest import Registry  # noqa: E402  (tests/e2e, put on sys.path by pulumi_contender)
+from conftest import PLUGIN_DIR, Registry  # noqa: E402  (tests/e2e, put on sys.path by pulumi_contender)
 
-PLUGIN = REPO / "target" / "debug" / "pulumi-resource-imagebuild"
+PLUGIN = PLUGIN_DIR / "pulumi-resource-imagebuild"
 COLD, NOOP, HANDLER, PACKAGE, NEW = "cold", "no-op", "handler edited", "package edited", "new machine"
 
 
 def preflight(reg: dict) -> None:
     """The plugin, the CLI, dockerd and the registry must be there; say which is missing."""
     if not PLUGIN.exists():
-        raise SystemExit(f"plugin not built at {PLUGIN}: run `make build` (cargo build --bins)")
+        raise SystemExit(f"plugin not built at {PLUGIN}: run `make bench-plugin` (cargo build --release --bins), or `make build` with IMAGEBUILD_PLUGIN_DIR unset")
     if shutil.which("pulumi") is None:
         raise SystemExit("pulumi CLI not on PATH: run scripts/setup.sh and `source scripts/env.sh`")
     probe = subprocess.run([DOCKER, "info"], capture_output=True, text=True)

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PLUGIN_DIR = REPO / "target" / "debug"
+# The plugin the projects run: the debug build the tests compile, or another build's directory
+# (the benches run what users run: IMAGEBUILD_PLUGIN_DIR=target/release).
+PLUGIN_DIR = Path(os.environ.get("IMAGEBUILD_PLUGIN_DIR") or REPO / "target" / "debug").resolve()
 VENV = REPO / ".venv"
 EXAMPLE_APP = REPO / "examples" / "app"
 BASE_IMAGES = (
