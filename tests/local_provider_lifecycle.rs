@@ -10,6 +10,7 @@ use imagebuild::proto::{self as rpc, diff_response::DiffChanges};
 use imagebuild::provider::Provider;
 use imagebuild::registry::ImageName;
 use imagebuild::resources::container_image::TOKEN;
+use imagebuild::resources::stored;
 use imagebuild::values::{from_struct, to_struct, PropertyMap, Value};
 use local_common::*;
 use tonic::Request;
@@ -95,16 +96,9 @@ async fn read(p: &Provider, name: &str, id: &str, state: &PropertyMap) -> rpc::R
     p.read(Request::new(req)).await.unwrap().into_inner()
 }
 
+/// A string output (secret or not) that the test needs to be there.
 fn text(map: &PropertyMap, name: &str) -> String {
-    match map.get(name).map(Value::reveal) {
-        Some(Value::String(s)) => s,
-        other => panic!("output {name} is not a string: {other:?}"),
-    }
-}
-
-/// `repo:tag`'s digest in the registry, read without our registry module.
-async fn digest_at(repo: &ImageName, tag: &str) -> Option<String> {
-    registry_digest(repo, tag).await
+    stored::text(map, name).unwrap_or_else(|| panic!("output {name} is missing or not a string"))
 }
 
 #[tokio::test]
@@ -118,7 +112,10 @@ async fn create_refresh_update_and_destroy_follow_the_registry() {
     let (id, preview) = create(&p, "img", &news, true).await;
     assert!(id.is_empty(), "preview makes nothing");
     assert_eq!(preview["digest"], Value::Unknown);
-    assert_eq!(digest_at(&repo, &text(&news, "contextHash")).await, None);
+    assert_eq!(
+        registry_digest(&repo, &text(&news, "contextHash")).await,
+        None
+    );
 
     let (id, made) = create(&p, "img", &news, false).await;
     let (hash, digest, claim) = (
@@ -128,11 +125,11 @@ async fn create_refresh_update_and_destroy_follow_the_registry() {
     );
     assert_eq!(id, format!("{repo}@{digest}"));
     assert_eq!(
-        digest_at(&repo, &hash).await.as_deref(),
+        registry_digest(&repo, &hash).await.as_deref(),
         Some(digest.as_str())
     );
     assert_eq!(
-        digest_at(&repo, &claim).await.as_deref(),
+        registry_digest(&repo, &claim).await.as_deref(),
         Some(digest.as_str()),
         "claimed"
     );
@@ -183,7 +180,7 @@ async fn create_refresh_update_and_destroy_follow_the_registry() {
         "an update keeps its claim"
     );
     assert_eq!(
-        digest_at(&repo, &claim).await,
+        registry_digest(&repo, &claim).await,
         Some(new_digest.clone()),
         "the claim followed"
     );
@@ -197,7 +194,7 @@ async fn create_refresh_update_and_destroy_follow_the_registry() {
     };
     p.delete(Request::new(delete)).await.unwrap();
     assert_eq!(
-        digest_at(&repo, &text(&updated, "contextHash")).await,
+        registry_digest(&repo, &text(&updated, "contextHash")).await,
         None,
         "deleteOnDestroy"
     );
@@ -229,6 +226,9 @@ async fn a_second_resource_of_the_same_content_adopts_and_holds_its_own_claim() 
     assert_ne!(text(&second, "claimTag"), text(&first, "claimTag"));
     for claimant in [&first, &second] {
         let claim = text(claimant, "claimTag");
-        assert_eq!(digest_at(&repo, &claim).await, Some(text(&first, "digest")));
+        assert_eq!(
+            registry_digest(&repo, &claim).await,
+            Some(text(&first, "digest"))
+        );
     }
 }

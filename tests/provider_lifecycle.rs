@@ -7,6 +7,7 @@
 use imagebuild::proto::resource_provider_server::ResourceProvider;
 use imagebuild::proto::{self as rpc, diff_response::DiffChanges};
 use imagebuild::provider::Provider;
+use imagebuild::resources::stored::CLAIM_OUTPUT;
 use imagebuild::resources::{container_image, fast_container_image, outputs, RESOURCES};
 use imagebuild::values::{from_struct, to_struct, PropertyMap, Value};
 use std::path::{Path, PathBuf};
@@ -243,7 +244,7 @@ async fn preview_knows_the_hash_and_leaves_every_other_computed_output_unknown()
                 c.name
             );
         }
-        for name in ["digest", "imageUri", CLAIM] {
+        for name in ["digest", "imageUri", CLAIM_OUTPUT] {
             assert_eq!(
                 out[name],
                 Value::Unknown,
@@ -256,8 +257,6 @@ async fn preview_knows_the_hash_and_leaves_every_other_computed_output_unknown()
         );
     }
 }
-
-const CLAIM: &str = "claimTag";
 
 #[tokio::test]
 async fn outputs_computed_from_a_secret_input_are_secret_in_preview_on_both_resources() {
@@ -389,7 +388,7 @@ async fn refresh_keeps_and_destroy_forgets_state_that_pushed_nothing() {
         );
         let refreshed = from_struct(got.properties.as_ref());
         assert!(
-            !refreshed.contains_key(CLAIM),
+            !refreshed.contains_key(CLAIM_OUTPUT),
             "{token}: nothing pushed, nothing claimed"
         );
 

@@ -286,14 +286,6 @@ pub async fn finish_check(
     }
 }
 
-/// True when an input that decides the image is secret: then so is everything computed from it.
-pub fn derived_outputs_secret(news: &PropertyMap) -> bool {
-    BUILD_INPUT_NAMES
-        .iter()
-        .chain(["repository", "tags"].iter())
-        .any(|n| news.get(*n).is_some_and(Value::contains_secret))
-}
-
 /// The inputs in `names` (except `skip`) as given, secret wrappers kept: the echoed outputs.
 pub fn echo_inputs(news: &PropertyMap, names: &[&str], skip: &[&str]) -> PropertyMap {
     news.iter()

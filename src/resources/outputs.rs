@@ -4,7 +4,7 @@
 //! The engine marks an echoed input secret by itself, but not what the provider computes from
 //! one: a digest of an image whose Dockerfile is secret is secret only because we say so.
 
-use super::image_args::derived_outputs_secret;
+use super::image_args::BUILD_INPUT_NAMES;
 use crate::values::{PropertyMap, Value};
 
 /// Whether a computed output is secret.
@@ -40,6 +40,14 @@ pub const fn derived(name: &'static str) -> Computed {
         name,
         secrecy: Secrecy::Derived,
     }
+}
+
+/// True when an input that decides the image is secret: then so is everything computed from it.
+pub fn derived_outputs_secret(inputs: &PropertyMap) -> bool {
+    BUILD_INPUT_NAMES
+        .iter()
+        .chain(["repository", "tags"].iter())
+        .any(|n| inputs.get(*n).is_some_and(Value::contains_secret))
 }
 
 /// The names of `table`, in order.
