@@ -5,7 +5,7 @@ ENV := source scripts/env.sh
 PLUGIN := target/debug/pulumi-resource-imagebuild
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: setup setup-engine20-first build dist sdk-dist lint lint-code lint-workflows unit-test rust-test rust-test-engine20 rust-test-engine29 e2e-test test demo sdk sdk-check sdk-install bench bench-plugin bench-monorepo bench-slots bench-cache clean-state
+.PHONY: setup setup-engine20-first build dist sdk-dist lint lint-code lint-workflows unit-test rust-test rust-test-engine20 rust-test-engine29 rust-test-buildkit e2e-test test demo sdk sdk-check sdk-install bench bench-plugin bench-monorepo bench-slots bench-cache clean-state
 
 setup:
 	scripts/setup.sh
@@ -28,11 +28,13 @@ lint-workflows:
 	$(ENV) && scripts/build-actionlint.sh >/dev/null && "$$IMAGEBUILD_ACTIONLINT_DIR/actionlint" .github/workflows/*.yml
 
 # Unit tests and the Rust integration tests (real dockerd, registry, moto, CodeBuild double).
-rust-test: rust-test-engine20 rust-test-engine29
+rust-test: rust-test-engine20 rust-test-engine29 rust-test-buildkit
 
 # Suites that always build on Engine 29 whatever DOCKER_HOST says: rust-test-engine29 runs them.
 ENGINE29_SUITES := local_cache_export local_named_contexts
-ENGINE20_SUITES := $(filter-out $(ENGINE29_SUITES),$(basename $(notdir $(wildcard tests/*.rs))))
+# Suites on the standalone BuildKit daemon: rust-test-buildkit runs them.
+BUILDKIT_SUITES := builder_buildkit builder_buildkit_cache
+ENGINE20_SUITES := $(filter-out $(ENGINE29_SUITES) $(BUILDKIT_SUITES),$(basename $(notdir $(wildcard tests/*.rs))))
 
 # Everything but ENGINE29_SUITES against Engine 20.10: needs no Go tool but buildx (the reads
 # oracle), which it compiles beside; so `make test` runs it while the other tools still build.
@@ -71,13 +73,21 @@ sdk-dist:
 sdk-install: sdk-dist
 	$(ENV) && pip install -q --force-reinstall --no-deps dist/pulumi_imagebuild-$(VERSION)-py3-none-any.whl
 
-# End-to-end tests: the real Pulumi CLI drives the plugin from Python programs.
+# ContainerImage's engine on a standalone BuildKit daemon (`builder`): unix socket and mTLS TCP.
+# One binary at a time (cargo's default): the cache suite empties the builder's cache.
+rust-test-buildkit: build
+	$(ENV) && scripts/build-buildkit.sh && scripts/start-buildkitd.sh \
+	  && cargo test --no-fail-fast $(addprefix --test ,$(BUILDKIT_SUITES)) -- --test-threads=2
+
+# End-to-end tests: the real Pulumi CLI drives the plugin from Python programs (test_builder.py
+# on the standalone BuildKit daemon).
 e2e-test: build sdk-install
-	$(ENV) && tests/codebuild_double/start.sh && pytest -q tests/e2e
+	$(ENV) && tests/codebuild_double/start.sh && scripts/build-buildkit.sh && scripts/start-buildkitd.sh \
+	  && pytest -q tests/e2e
 
 # In this order (make runs prerequisites left to right): the Engine 20.10 part first, while the Go
 # tools build in the background, then the rest of set-up (it waits for them) and the suites that need them.
-test: setup-engine20-first lint-code rust-test-engine20 setup lint-workflows rust-test-engine29 sdk-check e2e-test
+test: setup-engine20-first lint-code rust-test-engine20 setup lint-workflows rust-test-engine29 rust-test-buildkit sdk-check e2e-test
 
 demo: setup build sdk-install
 	$(ENV) && examples/run-demo.sh

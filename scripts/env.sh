@@ -20,6 +20,10 @@ export IMAGEBUILD_DOCKER29_DIR="$IMAGEBUILD_TOOLS_DIR/docker29-$IMAGEBUILD_DOCKE
 # docker buildx, built by scripts/build-buildx.sh; only the CodeBuild double's opted-in builds use it.
 export IMAGEBUILD_BUILDX_VERSION="v0.38.2"
 export IMAGEBUILD_BUILDX_DIR="$IMAGEBUILD_TOOLS_DIR/buildx-$IMAGEBUILD_BUILDX_VERSION"
+# BuildKit (buildkitd, buildctl), built by scripts/build-buildkit.sh; the standalone builder of the
+# `builder_buildkit*` suites and the e2e builder test (scripts/start-buildkitd.sh starts it).
+export IMAGEBUILD_BUILDKIT_VERSION="v0.31.1"
+export IMAGEBUILD_BUILDKIT_DIR="$IMAGEBUILD_TOOLS_DIR/buildkit-$IMAGEBUILD_BUILDKIT_VERSION"
 # actionlint (GitHub Actions workflow linter), built by scripts/build-actionlint.sh; `make lint` runs it.
 export IMAGEBUILD_ACTIONLINT_VERSION="v1.7.12"
 export IMAGEBUILD_ACTIONLINT_DIR="$IMAGEBUILD_TOOLS_DIR/actionlint-$IMAGEBUILD_ACTIONLINT_VERSION"
@@ -54,8 +58,21 @@ export IMAGEBUILD_TEST_CODEBUILD_ENDPOINT="http://127.0.0.1:5060"
 # The second daemon (Engine 29, containerd image store); the default one stays Engine 20.10.
 # `make rust-test-engine29` runs the local engine suites with DOCKER_HOST set to it.
 export IMAGEBUILD_TEST_DOCKER29_HOST="unix:///var/run/imagebuild-docker29.sock"
+# The standalone BuildKit daemon: plain on its unix socket, mTLS on loopback TCP (certificates
+# made by scripts/start-buildkitd.sh; the "wrong" client certificate is signed by another CA).
+export IMAGEBUILD_TEST_BUILDKIT_HOST="unix:///var/run/imagebuild-buildkitd.sock"
+export IMAGEBUILD_TEST_BUILDKIT_TCP="tcp://127.0.0.1:5070"
+export IMAGEBUILD_TEST_BUILDKIT_CA="$IMAGEBUILD_STATE_DIR/buildkit-certs/ca.pem"
+export IMAGEBUILD_TEST_BUILDKIT_CERT="$IMAGEBUILD_STATE_DIR/buildkit-certs/client.pem"
+export IMAGEBUILD_TEST_BUILDKIT_KEY="$IMAGEBUILD_STATE_DIR/buildkit-certs/client-key.pem"
+export IMAGEBUILD_TEST_BUILDKIT_WRONG_CERT="$IMAGEBUILD_STATE_DIR/buildkit-certs/wrong-client.pem"
+export IMAGEBUILD_TEST_BUILDKIT_WRONG_KEY="$IMAGEBUILD_STATE_DIR/buildkit-certs/wrong-client-key.pem"
+export IMAGEBUILD_TEST_BUILDCTL="$IMAGEBUILD_BUILDKIT_DIR/buildctl"
 
-# Base images made locally by scripts/make-base-images.sh (nothing can be pulled).
+# Base images made locally by scripts/make-base-images.sh (nothing can be pulled); a BuildKit
+# daemon sees no Docker daemon's images, so the busybox and Python ones are also in the registry.
+export IMAGEBUILD_BASE_BUSYBOX_REGISTRY="$IMAGEBUILD_TEST_REGISTRY/imagebuild-base/busybox:latest"
+export IMAGEBUILD_BASE_PYTHON_REGISTRY="$IMAGEBUILD_TEST_REGISTRY/imagebuild-base/python:3.11"
 export IMAGEBUILD_BASE_BUSYBOX="imagebuild-base/busybox:latest"
 # The same busybox for linux/arm64 (Debian's arm64 busybox-static; RUN runs under QEMU).
 export IMAGEBUILD_BASE_BUSYBOX_ARM64="imagebuild-base/busybox-arm64:latest"

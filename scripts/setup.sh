@@ -27,17 +27,19 @@ case "${1:-}" in
   *) echo "setup: ERROR: unknown argument '$1' (usage: setup.sh [--engine20-first])" >&2; exit 1 ;;
 esac
 
-# start_tool_builds: the four Go builds as two chains in the background, logged to one file.
+# start_tool_builds: the five Go builds as two chains in the background, logged to one file.
+# BuildKit goes last on the buildx chain: buildx is built on BuildKit's packages, so its Go cache
+# makes BuildKit's build short, and only the late builder suites wait for it.
 start_tool_builds() {
   local log="$IMAGEBUILD_STATE_DIR/setup-tools.log"
   mkdir -p "$IMAGEBUILD_STATE_DIR"
   # shellcheck disable=SC2016
   setsid nohup bash -c '
-    ( "$0/build-buildx.sh" && "$0/build-pulumi.sh" ) & a=$!
+    ( "$0/build-buildx.sh" && "$0/build-pulumi.sh" && "$0/build-buildkit.sh" ) & a=$!
     ( "$0/build-docker29.sh" && "$0/build-actionlint.sh" ) & b=$!
     wait "$a"; ra=$?; wait "$b"; rb=$?
-    echo "setup-tools: finished (buildx+pulumi rc=$ra, docker29+actionlint rc=$rb)"' "$here" >"$log" 2>&1 </dev/null &
-  echo "setup: building buildx, the Pulumi CLI, Engine 29 and actionlint in the background (log $log)"
+    echo "setup-tools: finished (buildx+pulumi+buildkit rc=$ra, docker29+actionlint rc=$rb)"' "$here" >"$log" 2>&1 </dev/null &
+  echo "setup: building buildx, the Pulumi CLI, BuildKit, Engine 29 and actionlint in the background (log $log)"
   # The chains take their first locks at once; a foreground build started later waits on them.
   sleep 1
 }
@@ -58,9 +60,11 @@ step build-pulumi build-pulumi
 step build-docker29 build-docker29
 step build-buildx build-buildx
 step build-actionlint build-actionlint
+step build-buildkit build-buildkit
 step wheelhouses wheelhouses
 step enable-emulation enable-emulation
 step start-services start-services
 step make-base-images make-base-images
 step "make-base-images (Engine 29)" make-base-images --host "$IMAGEBUILD_TEST_DOCKER29_HOST"
+step start-buildkitd start-buildkitd
 echo "setup: all done in $((SECONDS - total_start))s; use it with: source scripts/env.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Stops the services that scripts/start-services.sh started (by the pids it recorded, nothing else).
+# Stops the services that scripts/start-services.sh and scripts/start-buildkitd.sh started (by the pids it recorded, nothing else).
 # Idempotent: a service that is not running, or was not started by us, is left alone.
-#   --keep-docker  stop the registry and moto only (both Docker daemons keep running)
+#   --keep-docker  stop buildkitd, the registry and moto only (both Docker daemons keep running)
 #   --engine29     stop only the second daemon (Engine 29, its containerd and its bridge)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,10 +50,12 @@ case "${1:-}" in
     # Only the second daemon: Engine 20.10, the registry and moto keep serving the others' tests.
     stop_engine29 ;;
   --keep-docker)
+    stop buildkitd buildkitd
     stop moto moto_server
     stop registry docker-registry
     echo "stop-services: leaving both Docker daemons running (--keep-docker)" ;;
   "")
+    stop buildkitd buildkitd
     stop moto moto_server
     stop registry docker-registry
     stop_engine29

@@ -43,6 +43,7 @@ async fn six_builds_with_limit_two_never_overlap_more_than_two() {
             docker_host: None,
             max_parallel_builds: 2,
             max_parallel_pushes: 1,
+            builder: None,
         },
     ));
     let id = uuid::Uuid::new_v4().simple().to_string();

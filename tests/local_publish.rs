@@ -145,6 +145,7 @@ async fn unreachable_daemon_says_so() {
         docker_host: Some("unix:///tmp/imagebuild-no-such-docker.sock".into()),
         max_parallel_builds: 1,
         max_parallel_pushes: 0,
+        builder: None,
     });
     let (r, _) = publish(&eng, spec, CancellationToken::new()).await;
     let msg = r.expect_err("must fail").to_string();

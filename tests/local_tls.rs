@@ -159,6 +159,7 @@ async fn builds_through_a_mutual_tls_docker_host() {
         docker_host: Some(format!("tcp://{addr}")),
         max_parallel_builds: 1,
         max_parallel_pushes: 0,
+        builder: None,
     });
     let (r, ev) = publish(&eng, spec, CancellationToken::new()).await;
     let p = r.unwrap_or_else(|e| panic!("build over TLS failed: {e}"));
@@ -178,6 +179,7 @@ async fn builds_through_a_mutual_tls_docker_host() {
         docker_host: Some(format!("tcp://{addr}")),
         max_parallel_builds: 1,
         max_parallel_pushes: 0,
+        builder: None,
     });
     let (r, _) = publish(&eng, spec2, CancellationToken::new()).await;
     let msg = r.expect_err("no client certificate").to_string();

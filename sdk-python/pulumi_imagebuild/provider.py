@@ -21,6 +21,10 @@ __all__ = ['ProviderArgs', 'Provider']
 @pulumi.input_type
 class ProviderArgs:
     def __init__(__self__, *,
+                 builder: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_cert: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_key: pulumi.Input[Optional[_builtins.str]] = None,
                  cache_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  codebuild_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  docker_host: pulumi.Input[Optional[_builtins.str]] = None,
@@ -34,6 +38,10 @@ class ProviderArgs:
         """
         The set of arguments for constructing a Provider resource.
 
+        :param pulumi.Input[_builtins.str] builder: A standalone BuildKit daemon that ContainerImage builds and pushes on instead of the Docker daemon: unix:///path/to/buildkitd.sock or tcp://host:port (with builderCaCert, builderCert and builderKey for mTLS). Base images then come from registries only. Defaults to BUILDKIT_HOST, else builds go to the Docker daemon.
+        :param pulumi.Input[_builtins.str] builder_ca_cert: PEM file of the CA that signed the builder's server certificate; setting it (or builderCert) turns on TLS to a tcp:// builder.
+        :param pulumi.Input[_builtins.str] builder_cert: PEM file of the client certificate a tcp:// builder requires (mTLS); set with builderKey.
+        :param pulumi.Input[_builtins.str] builder_key: PEM file of the key of builderCert.
         :param pulumi.Input[_builtins.str] cache_dir: Where context hashes and file manifests are cached. Defaults to IMAGEBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imagebuild.
         :param pulumi.Input[_builtins.str] codebuild_endpoint: Overrides the CodeBuild endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_CODEBUILD.
         :param pulumi.Input[_builtins.str] docker_host: The Docker daemon to build with, e.g. unix:///var/run/docker.sock or tcp://host:2376. Defaults to DOCKER_HOST, else the local socket.
@@ -45,6 +53,14 @@ class ProviderArgs:
         :param pulumi.Input[Sequence[pulumi.Input['RegistryAuthArgs']]] registry_auth: Default credentials per registry host, used when a resource gives none.
         :param pulumi.Input[_builtins.str] s3_endpoint: Overrides the S3 endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_S3.
         """
+        if builder is not None:
+            pulumi.set(__self__, "builder", builder)
+        if builder_ca_cert is not None:
+            pulumi.set(__self__, "builder_ca_cert", builder_ca_cert)
+        if builder_cert is not None:
+            pulumi.set(__self__, "builder_cert", builder_cert)
+        if builder_key is not None:
+            pulumi.set(__self__, "builder_key", builder_key)
         if cache_dir is not None:
             pulumi.set(__self__, "cache_dir", cache_dir)
         if codebuild_endpoint is not None:
@@ -65,6 +81,54 @@ class ProviderArgs:
             pulumi.set(__self__, "registry_auth", registry_auth)
         if s3_endpoint is not None:
             pulumi.set(__self__, "s3_endpoint", s3_endpoint)
+
+    @_builtins.property
+    @pulumi.getter
+    def builder(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A standalone BuildKit daemon that ContainerImage builds and pushes on instead of the Docker daemon: unix:///path/to/buildkitd.sock or tcp://host:port (with builderCaCert, builderCert and builderKey for mTLS). Base images then come from registries only. Defaults to BUILDKIT_HOST, else builds go to the Docker daemon.
+        """
+        return pulumi.get(self, "builder")
+
+    @builder.setter
+    def builder(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "builder", value)
+
+    @_builtins.property
+    @pulumi.getter(name="builderCaCert")
+    def builder_ca_cert(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        PEM file of the CA that signed the builder's server certificate; setting it (or builderCert) turns on TLS to a tcp:// builder.
+        """
+        return pulumi.get(self, "builder_ca_cert")
+
+    @builder_ca_cert.setter
+    def builder_ca_cert(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "builder_ca_cert", value)
+
+    @_builtins.property
+    @pulumi.getter(name="builderCert")
+    def builder_cert(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        PEM file of the client certificate a tcp:// builder requires (mTLS); set with builderKey.
+        """
+        return pulumi.get(self, "builder_cert")
+
+    @builder_cert.setter
+    def builder_cert(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "builder_cert", value)
+
+    @_builtins.property
+    @pulumi.getter(name="builderKey")
+    def builder_key(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        PEM file of the key of builderCert.
+        """
+        return pulumi.get(self, "builder_key")
+
+    @builder_key.setter
+    def builder_key(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "builder_key", value)
 
     @_builtins.property
     @pulumi.getter(name="cacheDir")
@@ -193,6 +257,10 @@ class Provider(pulumi.ProviderResource):
     def __init__(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 builder: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_cert: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_key: pulumi.Input[Optional[_builtins.str]] = None,
                  cache_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  codebuild_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  docker_host: pulumi.Input[Optional[_builtins.str]] = None,
@@ -209,6 +277,10 @@ class Provider(pulumi.ProviderResource):
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
+        :param pulumi.Input[_builtins.str] builder: A standalone BuildKit daemon that ContainerImage builds and pushes on instead of the Docker daemon: unix:///path/to/buildkitd.sock or tcp://host:port (with builderCaCert, builderCert and builderKey for mTLS). Base images then come from registries only. Defaults to BUILDKIT_HOST, else builds go to the Docker daemon.
+        :param pulumi.Input[_builtins.str] builder_ca_cert: PEM file of the CA that signed the builder's server certificate; setting it (or builderCert) turns on TLS to a tcp:// builder.
+        :param pulumi.Input[_builtins.str] builder_cert: PEM file of the client certificate a tcp:// builder requires (mTLS); set with builderKey.
+        :param pulumi.Input[_builtins.str] builder_key: PEM file of the key of builderCert.
         :param pulumi.Input[_builtins.str] cache_dir: Where context hashes and file manifests are cached. Defaults to IMAGEBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imagebuild.
         :param pulumi.Input[_builtins.str] codebuild_endpoint: Overrides the CodeBuild endpoint (for LocalStack or moto). Defaults to AWS_ENDPOINT_URL_CODEBUILD.
         :param pulumi.Input[_builtins.str] docker_host: The Docker daemon to build with, e.g. unix:///var/run/docker.sock or tcp://host:2376. Defaults to DOCKER_HOST, else the local socket.
@@ -244,6 +316,10 @@ class Provider(pulumi.ProviderResource):
     def _internal_init(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 builder: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_ca_cert: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_cert: pulumi.Input[Optional[_builtins.str]] = None,
+                 builder_key: pulumi.Input[Optional[_builtins.str]] = None,
                  cache_dir: pulumi.Input[Optional[_builtins.str]] = None,
                  codebuild_endpoint: pulumi.Input[Optional[_builtins.str]] = None,
                  docker_host: pulumi.Input[Optional[_builtins.str]] = None,
@@ -263,6 +339,10 @@ class Provider(pulumi.ProviderResource):
                 raise TypeError('__props__ is only valid when passed in combination with a valid opts.id to get an existing resource')
             __props__ = ProviderArgs.__new__(ProviderArgs)
 
+            __props__.__dict__["builder"] = builder
+            __props__.__dict__["builder_ca_cert"] = builder_ca_cert
+            __props__.__dict__["builder_cert"] = builder_cert
+            __props__.__dict__["builder_key"] = builder_key
             __props__.__dict__["cache_dir"] = cache_dir
             __props__.__dict__["codebuild_endpoint"] = codebuild_endpoint
             __props__.__dict__["docker_host"] = docker_host

@@ -1,6 +1,6 @@
 //! Provider configuration: from Configure's arguments, falling back to the usual environment variables.
 
-use crate::local::LocalConfig;
+use crate::local::{BuilderConfig, LocalConfig};
 use crate::registry::BasicCredentials;
 use crate::resources::inputs::{Failure, Field, InputReader};
 use crate::values::{PropertyMap, Value};
@@ -9,7 +9,7 @@ mod unknown_keys;
 pub use unknown_keys::unknown_key_warnings;
 
 /// Configuration keys the provider accepts (schema `config.variables`).
-pub const CONFIG_NAMES: [&str; 10] = [
+pub const CONFIG_NAMES: [&str; 14] = [
     "region",
     "ecrEndpoint",
     "s3Endpoint",
@@ -20,6 +20,10 @@ pub const CONFIG_NAMES: [&str; 10] = [
     "maxParallelPushes",
     "registryAuth",
     "cacheDir",
+    "builder",
+    "builderCaCert",
+    "builderCert",
+    "builderKey",
 ];
 
 /// Default credentials for one registry host.
@@ -55,6 +59,9 @@ pub struct ProviderConfig {
     pub registry_auth: Vec<RegistryAuth>,
     /// Where context hashes are cached (`cacheDir`, else IMAGEBUILD_CACHE_DIR).
     pub cache_dir: Option<String>,
+    /// A standalone BuildKit daemon ContainerImage builds on instead of Docker (`builder`, else
+    /// BUILDKIT_HOST; TLS files `builderCaCert`, `builderCert`, `builderKey`).
+    pub builder: Option<BuilderConfig>,
 }
 
 impl ProviderConfig {
@@ -109,8 +116,17 @@ impl ProviderConfig {
             ),
             registry_auth: read_registry_auth(&mut r, &args, env),
             cache_dir: text(&mut r, "cacheDir", &["IMAGEBUILD_CACHE_DIR"]),
+            builder: None,
         };
-        let failures = r.into_failures();
+        let builder = read_builder(&mut r, env);
+        let mut failures = r.into_failures();
+        let config = match builder {
+            Ok(builder) => ProviderConfig { builder, ..config },
+            Err(f) => {
+                failures.push(f);
+                config
+            }
+        };
         if failures.is_empty() {
             Ok(config)
         } else {
@@ -124,6 +140,7 @@ impl ProviderConfig {
             docker_host: self.docker_host.clone(),
             max_parallel_builds: self.max_parallel_builds,
             max_parallel_pushes: self.max_parallel_pushes,
+            builder: self.builder.clone(),
         }
     }
 
@@ -179,6 +196,53 @@ fn read_count(
             .and_then(|s| s.trim().parse::<usize>().ok())
             .unwrap_or(0),
     }
+}
+
+/// `builder` (else BUILDKIT_HOST) and its TLS files, checked: a bad address or a half-given
+/// client certificate is a failure on `builder`, naming the fix.
+fn read_builder(
+    r: &mut InputReader,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<BuilderConfig>, Failure> {
+    let address = r
+        .string("builder")
+        .known()
+        .or_else(|| env("BUILDKIT_HOST"))
+        .filter(|s| !s.trim().is_empty());
+    let mut path = |name: &str| {
+        r.string(name)
+            .known()
+            .filter(|s| !s.is_empty())
+            .map(Into::into)
+    };
+    let (ca_cert, cert, key) = (
+        path("builderCaCert"),
+        path("builderCert"),
+        path("builderKey"),
+    );
+    let Some(address) = address else {
+        if ca_cert.is_some() || cert.is_some() || key.is_some() {
+            return Err(Failure {
+                property: "builder".into(),
+                reason: "imagebuild:builderCaCert, builderCert and builderKey are set but \
+                         imagebuild:builder is not: set it to the BuildKit daemon's tcp://host:port \
+                         (or remove the certificate settings)"
+                    .into(),
+            });
+        }
+        return Ok(None);
+    };
+    let builder = BuilderConfig {
+        address,
+        ca_cert,
+        cert,
+        key,
+    };
+    builder.validate().map_err(|reason| Failure {
+        property: "builder".into(),
+        reason,
+    })?;
+    Ok(Some(builder))
 }
 
 fn read_registry_auth(
@@ -272,6 +336,30 @@ fn json_items(v: &serde_json::Value) -> Vec<[Option<String>; 3]> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn builder_reads_its_env_fallback_and_refuses_half_given_settings() {
+        let env = |k: &str| (k == "BUILDKIT_HOST").then(|| "tcp://10.0.0.9:1234".to_string());
+        let c = ProviderConfig::from_args_and_env(&PropertyMap::new(), &env).unwrap();
+        assert_eq!(c.builder.unwrap().address, "tcp://10.0.0.9:1234");
+        let no_env = |_: &str| None;
+        let mut args = PropertyMap::new();
+        args.insert("builderCert".into(), Value::String("c.pem".into()));
+        let f = ProviderConfig::from_args_and_env(&args, &no_env).unwrap_err();
+        assert!(
+            f[0].property == "builder" && f[0].reason.contains("imagebuild:builder is not"),
+            "{f:?}"
+        );
+        args.insert("builder".into(), Value::String("tcp://bk:1234".into()));
+        let f = ProviderConfig::from_args_and_env(&args, &no_env).unwrap_err();
+        assert!(f[0].reason.contains("builderCaCert"), "{f:?}");
+        args.insert("builder".into(), Value::String("ssh://bk".into()));
+        let f = ProviderConfig::from_args_and_env(&args, &no_env).unwrap_err();
+        assert!(
+            f[0].reason.contains("not a supported BuildKit address"),
+            "{f:?}"
+        );
+    }
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {

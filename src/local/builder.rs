@@ -176,7 +176,19 @@ pub(crate) async fn open_session(
     req: &mut BuildRequest<'_>,
     session_id: &str,
 ) -> Result<session::Session, LocalError> {
-    let files = req.files.take();
+    let (services, shared_key) =
+        session_services(req.spec, req.creds.clone(), req.files.take(), session_id);
+    session::start(req.addr, req.api_prefix, session_id, &shared_key, services).await
+}
+
+/// What a build's session serves (secrets, credentials, `files` and their SSH agents) and its
+/// shared key (the session id when there are no files).
+pub(crate) fn session_services(
+    spec: &BuildSpec,
+    creds: Arc<HashMap<String, BasicCredentials>>,
+    files: Option<SessionFiles>,
+    session_id: &str,
+) -> (session::Services, String) {
     let shared_key = files
         .as_ref()
         .map_or_else(|| session_id.to_string(), |f| f.shared_key.clone());
@@ -185,12 +197,12 @@ pub(crate) async fn open_session(
         None => (None, SshAgents::default()),
     };
     let services = session::Services {
-        secrets: Arc::new(req.spec.secrets.clone()),
-        creds: req.creds.clone(),
+        secrets: Arc::new(spec.secrets.clone()),
+        creds,
         files,
         ssh,
     };
-    session::start(req.addr, req.api_prefix, session_id, &shared_key, services).await
+    (services, shared_key)
 }
 
 async fn run_inner(
@@ -351,9 +363,14 @@ fn handle(
 /// The build's error for the daemon's (redacted) failure message: a foreign platform, a failed
 /// step with its exit code and last lines, or a build failure with the build's last lines.
 pub(crate) fn map_error(req: &BuildRequest<'_>, tracker: &Tracker, message: &str) -> LocalError {
+    map_spec_error(req.spec, tracker, message)
+}
+
+/// [`map_error`] for a build of `spec` on any BuildKit (a Docker daemon's or a builder's).
+pub(crate) fn map_spec_error(spec: &BuildSpec, tracker: &Tracker, message: &str) -> LocalError {
     let lower = message.to_ascii_lowercase();
     let failed = tracker.failed_step();
-    if let Some(platform) = &req.spec.platform {
+    if let Some(platform) = &spec.platform {
         if lower.contains("exec format error")
             || lower.contains("no match for platform")
             || lower.contains("does not match the specified platform")

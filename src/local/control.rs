@@ -21,7 +21,7 @@ use super::{LocalError, ProgressEvent};
 /// How long the status stream may trail the solve's answer (its last vertex updates).
 const STATUS_TAIL: Duration = Duration::from_secs(5);
 /// The exporter's answer that names the image (`/build` reports the same value as its id).
-const IMAGE_DIGEST_KEY: &str = "containerimage.digest";
+pub(crate) const IMAGE_DIGEST_KEY: &str = "containerimage.digest";
 
 /// Runs the build; returns the image id when the exporter reported one.
 pub(crate) async fn run(
@@ -77,7 +77,7 @@ async fn run_inner(
 
 /// Runs `Solve` while streaming `Status` into the tracker; the outer error is ours (cancel, a
 /// broken connection), the inner one BuildKit's answer.
-async fn follow(
+pub(crate) async fn follow(
     conn: &ControlConn,
     solve: bollard::moby::buildkit::v1::SolveRequest,
     build_ref: &str,

@@ -8,7 +8,7 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 
 use super::builder::BuildRequest;
 use super::syncdirs::NamedDir;
-use super::CacheTo;
+use super::{BuildSpec, CacheTo};
 
 /// The Dockerfile frontend built into BuildKit.
 const FRONTEND: &str = "dockerfile.v0";
@@ -19,12 +19,13 @@ const EXPORTER: &str = "moby";
 /// Frontend attributes: those `/build` derives from its query (filename, target, platform,
 /// build args, labels, no-cache, cache-from, image resolve mode), then the named contexts.
 pub(crate) fn frontend_attrs(
-    req: &BuildRequest<'_>,
+    spec: &BuildSpec,
+    dockerfile: &str,
+    inline_cache: bool,
     named: &[NamedDir],
 ) -> HashMap<String, String> {
-    let spec = req.spec;
     let mut attrs = HashMap::new();
-    attrs.insert("filename".to_string(), req.dockerfile.to_string());
+    attrs.insert("filename".to_string(), dockerfile.to_string());
     if let Some(t) = &spec.target {
         attrs.insert("target".into(), t.clone());
     }
@@ -32,7 +33,7 @@ pub(crate) fn frontend_attrs(
         attrs.insert("platform".into(), p.clone());
     }
     let mut args = spec.build_args.clone();
-    if req.inline_cache {
+    if inline_cache {
         args.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
     }
     for (k, v) in args {
@@ -83,7 +84,7 @@ pub(crate) fn solve_request(
         r#ref: build_ref.to_string(),
         session: session_id.to_string(),
         frontend: FRONTEND.into(),
-        frontend_attrs: frontend_attrs(req, named),
+        frontend_attrs: frontend_attrs(req.spec, req.dockerfile, req.inline_cache, named),
         exporters: vec![Exporter {
             r#type: EXPORTER.into(),
             attrs: exporter_attrs.clone(),
@@ -99,9 +100,62 @@ pub(crate) fn solve_request(
     }
 }
 
+/// BuildKit's image exporter, for a standalone builder: it pushes the image to the registry
+/// itself (the builder's own store is of no use to the user).
+const IMAGE_EXPORTER: &str = "image";
+
+/// The `Solve` request of a build on a standalone BuildKit daemon: the same frontend attributes
+/// as on a Docker daemon; with `push`, the image exporter pushing every one of `names` (full
+/// references) with inline cache metadata; without, the image stays in the builder's cache.
+pub(crate) fn builder_solve_request(
+    spec: &BuildSpec,
+    dockerfile: &str,
+    names: &[String],
+    push: bool,
+    named: &[NamedDir],
+    ids: (&str, &str),
+) -> SolveRequest {
+    let (build_ref, session_id) = ids;
+    let exporter_attrs: HashMap<String, String> = HashMap::from([
+        ("name".to_string(), names.join(",")),
+        ("push".to_string(), "true".to_string()),
+    ]);
+    let mut exports = Vec::new();
+    if push {
+        exports.push(CacheOptionsEntry {
+            r#type: "inline".into(),
+            attrs: HashMap::new(),
+        });
+    }
+    exports.extend(spec.cache_to.iter().map(registry_cache_export));
+    let (exporters, deprecated) = if push {
+        let exporter = Exporter {
+            r#type: IMAGE_EXPORTER.into(),
+            attrs: exporter_attrs.clone(),
+        };
+        (vec![exporter], (IMAGE_EXPORTER.to_string(), exporter_attrs))
+    } else {
+        (Vec::new(), (String::new(), HashMap::new()))
+    };
+    SolveRequest {
+        r#ref: build_ref.to_string(),
+        session: session_id.to_string(),
+        frontend: FRONTEND.into(),
+        frontend_attrs: frontend_attrs(spec, dockerfile, push, named),
+        exporters,
+        exporter_deprecated: deprecated.0,
+        exporter_attrs_deprecated: deprecated.1,
+        cache: Some(CacheOptions {
+            exports,
+            ..CacheOptions::default()
+        }),
+        ..SolveRequest::default()
+    }
+}
+
 /// The registry cache export: an OCI image manifest (`image-manifest=true`, OCI media types),
 /// the layout ECR accepts, where BuildKit's default is an index.
-fn registry_cache_export(cache_to: &CacheTo) -> CacheOptionsEntry {
+pub(crate) fn registry_cache_export(cache_to: &CacheTo) -> CacheOptionsEntry {
     let attrs = [
         ("ref", cache_to.reference_text()),
         ("mode", cache_to.mode.as_str().to_string()),
@@ -213,6 +267,26 @@ mod tests {
         let cache = r.cache.unwrap();
         assert_eq!(cache.exports.len(), 1);
         assert_eq!(cache.exports[0].r#type, "inline");
+    }
+
+    #[test]
+    fn a_builder_solve_pushes_every_name_with_the_image_exporter() {
+        let spec = spec();
+        let names = ["reg/app:abc".to_string(), "reg/app:latest".to_string()];
+        let r = builder_solve_request(&spec, "app.Dockerfile", &names, true, &[], ("r1", "s1"));
+        assert_eq!(r.exporters.len(), 1);
+        assert_eq!(r.exporters[0].r#type, "image");
+        assert_eq!(r.exporters[0].attrs["name"], "reg/app:abc,reg/app:latest");
+        assert_eq!(r.exporters[0].attrs["push"], "true");
+        assert_eq!(r.frontend_attrs["build-arg:BUILDKIT_INLINE_CACHE"], "1");
+        assert_eq!(r.frontend_attrs["filename"], "app.Dockerfile");
+        assert!(!format!("{r:?}").contains("s3cr3t"));
+        let local =
+            builder_solve_request(&spec, "app.Dockerfile", &names, false, &[], ("r1", "s1"));
+        assert!(local.exporters.is_empty() && local.exporter_deprecated.is_empty());
+        assert!(!local
+            .frontend_attrs
+            .contains_key("build-arg:BUILDKIT_INLINE_CACHE"));
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl DaemonAddr {
         let task = tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
         });
-        let guard = ConnGuard(Some(task));
+        let guard = ConnGuard::new(task);
         let resp = sender
             .send_request(req)
             .await
@@ -173,11 +173,24 @@ fn cert_dir() -> std::path::PathBuf {
 
 /// A TLS connector trusting `ca.pem` and presenting `cert.pem`/`key.pem` when present.
 fn tls_connector(dir: &std::path::Path) -> Result<tokio_rustls::TlsConnector, String> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let client = (cert.exists() && key.exists()).then_some((cert.as_path(), key.as_path()));
+    let config = tls_client_config(&dir.join("ca.pem"), client)?;
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
+}
+
+/// A TLS client trusting the certificates in `ca` and presenting `client` (certificate chain,
+/// key; PEM files) when given.
+pub(crate) fn tls_client_config(
+    ca: &std::path::Path,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
-    let ca = dir.join("ca.pem");
-    for cert in CertificateDer::pem_file_iter(&ca).map_err(|e| format!("{}: {e}", ca.display()))? {
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{}: {e}", ca.display()))? {
         let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
         roots
             .add(cert)
@@ -188,27 +201,29 @@ fn tls_connector(dir: &std::path::Path) -> Result<tokio_rustls::TlsConnector, St
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let config = if cert.exists() && key.exists() {
-        let chain = CertificateDer::pem_file_iter(&cert)
-            .map_err(|e| format!("{}: {e}", cert.display()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", cert.display()))?;
-        let key_der =
-            PrivateKeyDer::from_pem_file(&key).map_err(|e| format!("{}: {e}", key.display()))?;
-        builder
-            .with_client_auth_cert(chain, key_der)
-            .map_err(|e| e.to_string())?
-    } else {
-        builder.with_no_client_auth()
+    let Some((cert, key)) = client else {
+        return Ok(builder.with_no_client_auth());
     };
-    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
-        config,
-    )))
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    builder
+        .with_client_auth_cert(chain, key_der)
+        .map_err(|e| e.to_string())
 }
 
 /// Owns a connection's driver task; dropping it closes the connection (which stops a build).
 pub(crate) struct ConnGuard(Option<tokio::task::JoinHandle<()>>);
+
+impl ConnGuard {
+    /// Owns `task`: aborted when the guard is dropped.
+    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        ConnGuard(Some(task))
+    }
+}
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {

@@ -12,6 +12,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, DaemonVersion};
+use super::buildkitd::OnBuilder;
+use super::buildkitd_addr::BuilderAddr;
 use super::daemon::DaemonAddr;
 use super::engine_build::BuildInputs;
 use super::engine_push::{push_all, PushTarget};
@@ -72,7 +74,8 @@ fn valid_tag(t: &str) -> bool {
     grammar::validate_tag(t).is_ok()
 }
 
-fn now() -> Instant {
+/// The time stamped on progress events.
+pub(super) fn now() -> Instant {
     Instant::now()
 }
 
@@ -164,7 +167,7 @@ impl LocalEngine {
                 )));
             }
         }
-        let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
+        let builder = self.builder()?;
         let registry = spec.push.then(|| Registry::new(spec.registry.clone()));
         if let Some(reg) = &registry {
             if let Some(p) = self.adopt(&spec, reg, &progress, &cancel).await? {
@@ -173,13 +176,19 @@ impl LocalEngine {
         }
         // Checked before any build starts: a missing agent is an input error, not a build failure.
         let agents = ssh::resolve(&spec.build.ssh).await?;
-
+        if let Some(builder) = &builder {
+            let on = OnBuilder {
+                builder,
+                registry: registry.as_ref(),
+                ssh: agents,
+                progress: &progress,
+                cancel: &cancel,
+            };
+            return self.publish_on_builder(&spec, on).await;
+        }
+        let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
         let built = {
-            let _slot = self
-                .slot(&self.limiter, &progress, &cancel, |ahead| {
-                    ProgressEvent::Queued { ahead }
-                })
-                .await?;
+            let _slot = self.build_slot(&progress, &cancel).await?;
             let _ = progress.send(ProgressEvent::Started { at: now() });
             let inputs = BuildInputs {
                 addr: &addr,
@@ -226,6 +235,28 @@ impl LocalEngine {
         let published = push_all(target, &spec, published, &progress, &cancel).await?;
         let _ = progress.send(ProgressEvent::Done { at: now() });
         Ok(published)
+    }
+
+    /// The configured standalone BuildKit builder, parsed (None: builds go to the Docker daemon).
+    pub(super) fn builder(&self) -> Result<Option<BuilderAddr>, LocalError> {
+        let Some(cfg) = &self.cfg.builder else {
+            return Ok(None);
+        };
+        BuilderAddr::parse(cfg)
+            .map(Some)
+            .map_err(LocalError::Invalid)
+    }
+
+    /// Waits for a build slot, reporting the queue position.
+    pub(super) async fn build_slot(
+        &self,
+        progress: &UnboundedSender<ProgressEvent>,
+        cancel: &CancellationToken,
+    ) -> Result<Permit, LocalError> {
+        self.slot(&self.limiter, progress, cancel, |ahead| {
+            ProgressEvent::Queued { ahead }
+        })
+        .await
     }
 
     /// Waits for a slot of `limiter`, reporting the queue position with `queued`.

@@ -251,16 +251,29 @@ pub(super) fn context_for(
             context_body::body(snap, spec.build.dockerfile_text.as_ref(), addr.is_remote());
         return (name, body, None);
     }
+    let (name, files) = session_files(spec, &addr.display, ssh, progress);
+    (name, api::empty(), Some(files))
+}
+
+/// The Dockerfile's name and the directories a session serves for `spec`, keyed (the shared key)
+/// by the BuildKit they are sent to, `builder`.
+pub(super) fn session_files(
+    spec: &PublishSpec,
+    builder: &str,
+    ssh: &SshAgents,
+    progress: &UnboundedSender<ProgressEvent>,
+) -> (String, SessionFiles) {
+    let snap = &spec.build.snapshot;
     let (mut dirs, name) = SyncDirs::for_snapshot(snap, spec.build.dockerfile_text.as_ref());
     let named = dirs.add_named(snap);
     let files = SessionFiles {
         dirs,
         log: Arc::new(TransferLog::new(progress.clone())),
-        shared_key: shared_key(&addr.display, snap),
+        shared_key: shared_key(builder, snap),
         ssh: ssh.clone(),
         named,
     };
-    (name, api::empty(), Some(files))
+    (name, files)
 }
 
 /// A platform whose OS the daemon cannot run fails before any build.

@@ -31,10 +31,13 @@ impl LocalEngine {
         }
     }
 
-    /// Check's question: can the configured daemon build with named contexts? `Ok(true)` yes,
+    /// Check's question: can the configured daemon build with named contexts (a builder can)? `Ok(true)` yes,
     /// `Err` (naming the engine) a definite no, `Ok(false)` unknown (the daemon did not answer:
     /// preview must not fail for that; the build asks again).
     pub async fn named_contexts_supported(&self) -> Result<bool, LocalError> {
+        if self.cfg.builder.is_some() {
+            return Ok(true);
+        }
         let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
         let Ok(version) = self.daemon_version(&addr).await else {
             return Ok(false);
@@ -72,9 +75,12 @@ impl LocalEngine {
         Ok(())
     }
 
-    /// Check's question for `cacheTo`: `Ok(true)` the daemon can export a registry cache, `Err`
+    /// Check's question for `cacheTo`: `Ok(true)` the daemon (or the builder) can export a registry cache, `Err`
     /// (naming the engine) a definite no, `Ok(false)` unknown (the daemon did not answer).
     pub async fn cache_export_supported(&self) -> Result<bool, LocalError> {
+        if self.cfg.builder.is_some() {
+            return Ok(true);
+        }
         let addr = DaemonAddr::resolve(self.cfg.docker_host.as_deref())?;
         let Ok(version) = self.daemon_version(&addr).await else {
             return Ok(false);

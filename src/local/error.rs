@@ -24,6 +24,39 @@ pub enum LocalError {
         /// The daemon's message.
         detail: String,
     },
+    /// The standalone BuildKit builder could not be reached.
+    #[error(
+        "cannot reach the BuildKit builder at {address} (imagebuild:builder): {detail}; is \
+         buildkitd running and listening there?"
+    )]
+    BuilderUnreachable {
+        /// The configured address.
+        address: String,
+        /// Transport error.
+        detail: String,
+    },
+    /// The builder refused the connection: mTLS without an accepted client certificate.
+    #[error(
+        "the BuildKit builder at {address} refused the connection: {detail}; it requires a client \
+         certificate signed by a CA it trusts, which this one is not or none was given: set imagebuild:builderCert and imagebuild:builderKey \
+         (and imagebuild:builderCaCert to the CA of its server certificate)"
+    )]
+    BuilderRefused {
+        /// The configured address.
+        address: String,
+        /// The TLS or transport error.
+        detail: String,
+    },
+    /// The builder failed a Control API call.
+    #[error("the BuildKit builder at {address} failed to {what}: {detail}")]
+    Builder {
+        /// The configured address.
+        address: String,
+        /// The call that failed.
+        what: String,
+        /// Its message.
+        detail: String,
+    },
     /// The input cannot be used as given.
     #[error("{0}")]
     Invalid(String),

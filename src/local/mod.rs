@@ -1,5 +1,6 @@
-//! Local builds through the Docker Engine API (BuildKit with our own session, classic fallback),
-//! bounded parallelism, progress events, tag and push with a verified registry digest.
+//! Local builds through the Docker Engine API (BuildKit with our own session, classic fallback) or on a
+//! standalone BuildKit daemon: bounded parallelism, progress events, tag and push with a verified
+//! registry digest.
 //!
 //! Behaviour the caller can rely on:
 //! - `publish` with `push = true` first HEADs `repository:hash_tag`; if present it adopts (no daemon
@@ -21,9 +22,15 @@
 //! - The classic builder gets a tar body: the Dockerfile at its own path when it is part of the context,
 //!   otherwise as `.imagebuild.Dockerfile`, which `COPY . /x` then also copies (see `dockerfile_in_tar`).
 //! - `IMAGEBUILD_LOCAL_BUILDER=classic` forces the classic builder.
+//! - With `LocalConfig.builder` set, builds go to that standalone BuildKit daemon instead of the Docker
+//!   daemon (`buildkitd`): the same adopt check, session, frontend attributes and progress, the session
+//!   carried on the builder's `Control.Session` stream, BuildKit's image exporter pushing every tag
+//!   inside the solve (so the push holds the build slot), the digest read back from the registry.
 
 mod api;
 mod builder;
+mod buildkitd;
+mod buildkitd_addr;
 mod context_body;
 mod control;
 mod control_conn;
@@ -41,6 +48,7 @@ mod limiter;
 mod progress;
 mod push;
 mod session;
+mod session_pipe;
 mod ssh;
 mod syncdirs;
 mod transferlog;
@@ -55,8 +63,8 @@ pub use error::LocalError;
 pub use image::{local_image, LocalImage};
 pub use limiter::{Limiter, Permit};
 pub use types::{
-    BuildSpec, CacheMode, CacheTo, LocalConfig, ProgressEvent, PublishSpec, Published, SshSpec,
-    TransferRequest,
+    BuildSpec, BuilderConfig, CacheMode, CacheTo, LocalConfig, ProgressEvent, PublishSpec,
+    Published, SshSpec, TransferRequest,
 };
 
 /// Test hook: pushes the existing local image `name:tag` with `creds`, bypassing the registry

@@ -23,12 +23,15 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::service::TowerToHyperService;
 use tonic14::{Request, Response, Status};
 
+use bollard::moby::buildkit::v1::control_client::ControlClient;
 use bollard::moby::filesync::v1::file_sync_server::FileSyncServer;
 use bollard::moby::sshforward::v1::ssh_server::SshServer;
 use tokio_util::sync::CancellationToken;
 
-use super::daemon::{body_text, DaemonAddr};
+use super::control_conn::H2;
+use super::daemon::{body_text, ConnGuard, DaemonAddr};
 use super::filesync::FileSyncService;
+use super::session_pipe::message_pipe;
 use super::ssh::{SshAgents, SshService};
 use super::syncdirs::SyncDirs;
 use super::transferlog::TransferLog;
@@ -77,7 +80,32 @@ impl Drop for Session {
     }
 }
 
-/// Opens session `id` with `shared_key` (see `syncdirs::shared_key`) serving `services`.
+/// The upgrade headers (gRPC metadata on a builder's `Control.Session`) that name session `id`,
+/// its shared key and the methods it serves.
+fn session_headers(id: &str, shared_key: &str, services: &Services) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("X-Docker-Expose-Session-Uuid", id.to_string()),
+        ("X-Docker-Expose-Session-Name", "imagebuild".to_string()),
+        ("X-Docker-Expose-Session-Sharedkey", shared_key.to_string()),
+    ];
+    let file_methods = if services.files.is_some() {
+        FILESYNC_METHODS
+    } else {
+        &[]
+    };
+    let ssh_methods = if services.ssh.is_empty() {
+        &[]
+    } else {
+        SSH_METHODS
+    };
+    for m in METHODS.iter().chain(file_methods).chain(ssh_methods) {
+        headers.push(("X-Docker-Expose-Session-Grpc-Method", m.to_string()));
+    }
+    headers
+}
+
+/// Opens session `id` with `shared_key` (see `syncdirs::shared_key`) serving `services` over the
+/// daemon's `/session` endpoint.
 pub(crate) async fn start(
     addr: &DaemonAddr,
     api_prefix: &str,
@@ -90,22 +118,9 @@ pub(crate) async fn start(
         .uri(format!("{api_prefix}/session"))
         .header("Host", "docker")
         .header("Connection", "Upgrade")
-        .header("Upgrade", "h2c")
-        .header("X-Docker-Expose-Session-Uuid", id)
-        .header("X-Docker-Expose-Session-Name", "imagebuild")
-        .header("X-Docker-Expose-Session-Sharedkey", shared_key);
-    let file_methods = if services.files.is_some() {
-        FILESYNC_METHODS
-    } else {
-        &[]
-    };
-    let ssh_methods = if services.ssh.is_empty() {
-        &[]
-    } else {
-        SSH_METHODS
-    };
-    for m in METHODS.iter().chain(file_methods).chain(ssh_methods) {
-        req = req.header("X-Docker-Expose-Session-Grpc-Method", *m);
+        .header("Upgrade", "h2c");
+    for (name, value) in session_headers(id, shared_key, &services) {
+        req = req.header(name, value);
     }
     let req = req
         .body(
@@ -130,6 +145,42 @@ pub(crate) async fn start(
             what: "open a BuildKit session".into(),
             detail: e.to_string(),
         })?;
+    Ok(serve(upgraded, guard, services))
+}
+
+/// Opens session `id` on a standalone BuildKit daemon: its `Control.Session` call is a stream of
+/// byte messages that carries the session's HTTP/2 connection (BuildKit's `grpchijack`), with the
+/// upgrade headers as gRPC metadata. Serves `services` on it like [`start`].
+pub(crate) async fn start_on_builder(
+    client: &ControlClient<H2>,
+    id: &str,
+    shared_key: &str,
+    services: Services,
+) -> Session {
+    let headers = session_headers(id, shared_key, &services);
+    let (conn, outgoing, incoming) = message_pipe();
+    let mut request = tonic14::Request::new(outgoing);
+    for (name, value) in headers {
+        let key =
+            tonic14::metadata::AsciiMetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes());
+        if let (Ok(k), Ok(v)) = (key, value.parse()) {
+            request.metadata_mut().append(k, v);
+        }
+    }
+    let mut client = client.clone();
+    let call = tokio::spawn(async move {
+        if let Ok(resp) = client.session(request).await {
+            incoming.feed(resp.into_inner()).await;
+        }
+    });
+    serve(conn, ConnGuard::new(call), services)
+}
+
+/// Serves `services` on `io` until the returned session is dropped (then `guard` goes too).
+fn serve<I>(io: I, guard: ConnGuard, services: Services) -> Session
+where
+    I: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+{
     // Served on this task (not tonic's serve_with_incoming, which spawns a detached task per
     // connection): aborting the task must drop the connection so the daemon ends the session.
     let cancel = CancellationToken::new();
@@ -137,10 +188,10 @@ pub(crate) async fn start(
     let task = tokio::spawn(async move {
         let _keep_conn_driver = guard;
         let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(upgraded, TowerToHyperService::new(routes))
+            .serve_connection(io, TowerToHyperService::new(routes))
             .await;
     });
-    Ok(Session { task, cancel })
+    Session { task, cancel }
 }
 
 /// The gRPC services of one session; transfers and forwarded agents stop when `cancel` fires.

@@ -16,6 +16,22 @@ pub struct LocalConfig {
     pub max_parallel_builds: usize,
     /// Pushes allowed at once in this process (they run outside the build slots); 0 = a default.
     pub max_parallel_pushes: usize,
+    /// A standalone BuildKit daemon that builds and pushes instead of the Docker daemon.
+    pub builder: Option<BuilderConfig>,
+}
+
+/// Where a standalone BuildKit daemon listens, as configured (`builder`, `builderCaCert`,
+/// `builderCert`, `builderKey`); checked by [`BuilderConfig::validate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuilderConfig {
+    /// `unix:///path/buildkitd.sock` or `tcp://host:port`.
+    pub address: String,
+    /// PEM file of the CA that signed the builder's server certificate (TLS on `tcp://`).
+    pub ca_cert: Option<PathBuf>,
+    /// PEM file of the client certificate the builder requires (mTLS).
+    pub cert: Option<PathBuf>,
+    /// PEM file of the client certificate's key.
+    pub key: Option<PathBuf>,
 }
 
 /// One `docker build --ssh ID=PATH` entry: an SSH agent socket offered to `RUN --mount=type=ssh`.

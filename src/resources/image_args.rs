@@ -195,7 +195,7 @@ fn read_named_contexts(r: &mut InputReader) -> Option<BTreeMap<String, NamedCont
 /// Where an image resource builds, which decides where its base images are looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildSite {
-    /// On the provider's Docker daemon: its local images count.
+    /// On the provider's Docker daemon (its local images count), or its BuildKit `builder`.
     LocalDaemon,
     /// Elsewhere (CodeBuild): only registries count.
     Remote,
@@ -212,9 +212,10 @@ pub fn base_lookup(services: &Services, site: BuildSite, news: &PropertyMap) -> 
     let own_auth = read_registry_auth(&mut r).flatten();
     let config = services.config.clone();
     BaseLookup {
+        // A standalone BuildKit builder sees no Docker daemon's images: registries only.
         daemon: match site {
-            BuildSite::LocalDaemon => Some(config.docker_host.clone()),
-            BuildSite::Remote => None,
+            BuildSite::LocalDaemon if config.builder.is_none() => Some(config.docker_host.clone()),
+            BuildSite::LocalDaemon | BuildSite::Remote => None,
         },
         registry_for: Arc::new(move |host: &str| RegistryConfig {
             explicit: match (&own_host, &own_auth) {

@@ -71,5 +71,6 @@ pub fn engine_on(host: &str) -> LocalEngine {
         docker_host: Some(host.to_string()),
         max_parallel_builds: 1,
         max_parallel_pushes: 0,
+        builder: None,
     })
 }

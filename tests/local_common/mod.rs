@@ -189,6 +189,7 @@ pub fn engine(max: usize) -> LocalEngine {
         docker_host: None,
         max_parallel_builds: max,
         max_parallel_pushes: 0,
+        builder: None,
     })
 }
 

@@ -15,6 +15,26 @@ else:
 from .. import _utilities
 from .. import outputs as _root_outputs
 
+builder: Optional[str]
+"""
+A standalone BuildKit daemon that ContainerImage builds and pushes on instead of the Docker daemon: unix:///path/to/buildkitd.sock or tcp://host:port (with builderCaCert, builderCert and builderKey for mTLS). Base images then come from registries only. Defaults to BUILDKIT_HOST, else builds go to the Docker daemon.
+"""
+
+builderCaCert: Optional[str]
+"""
+PEM file of the CA that signed the builder's server certificate; setting it (or builderCert) turns on TLS to a tcp:// builder.
+"""
+
+builderCert: Optional[str]
+"""
+PEM file of the client certificate a tcp:// builder requires (mTLS); set with builderKey.
+"""
+
+builderKey: Optional[str]
+"""
+PEM file of the key of builderCert.
+"""
+
 cacheDir: Optional[str]
 """
 Where context hashes and file manifests are cached. Defaults to IMAGEBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imagebuild.

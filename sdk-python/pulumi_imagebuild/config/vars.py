@@ -22,6 +22,34 @@ __config__ = pulumi.Config('imagebuild')
 
 class _ExportableConfig(types.ModuleType):
     @_builtins.property
+    def builder(self) -> Optional[str]:
+        """
+        A standalone BuildKit daemon that ContainerImage builds and pushes on instead of the Docker daemon: unix:///path/to/buildkitd.sock or tcp://host:port (with builderCaCert, builderCert and builderKey for mTLS). Base images then come from registries only. Defaults to BUILDKIT_HOST, else builds go to the Docker daemon.
+        """
+        return __config__.get('builder')
+
+    @_builtins.property
+    def builder_ca_cert(self) -> Optional[str]:
+        """
+        PEM file of the CA that signed the builder's server certificate; setting it (or builderCert) turns on TLS to a tcp:// builder.
+        """
+        return __config__.get('builderCaCert')
+
+    @_builtins.property
+    def builder_cert(self) -> Optional[str]:
+        """
+        PEM file of the client certificate a tcp:// builder requires (mTLS); set with builderKey.
+        """
+        return __config__.get('builderCert')
+
+    @_builtins.property
+    def builder_key(self) -> Optional[str]:
+        """
+        PEM file of the key of builderCert.
+        """
+        return __config__.get('builderKey')
+
+    @_builtins.property
     def cache_dir(self) -> Optional[str]:
         """
         Where context hashes and file manifests are cached. Defaults to IMAGEBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imagebuild.
