@@ -432,3 +432,143 @@ async fn an_unreachable_builder_is_an_error_naming_its_address() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_named_context_is_served_over_the_builders_session() {
+    use imagebuild::context::DockerfileSource;
+    use imagebuild::plan::{make_plan, BaseLookup, NamedContextSource, PlanRequest};
+    use imagebuild::registry::RegistryConfig;
+    require_builder().await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let shared = write_tree(&[
+        ("lib/a.py", "a = 1\n"),
+        ("lib/b.py", "b = 2\n"),
+        ("big.bin", "z"),
+    ]);
+    let app = write_tree(&[("app.py", &format!("print('{id}')\n"))]);
+    let df = format!(
+        "FROM {}\nCOPY app.py /app.py\nCOPY --from=shared lib/a.py /a.py\n",
+        base()
+    );
+    let req = PlanRequest {
+        context: app.path().to_path_buf(),
+        dockerfile: DockerfileSource::Inline(df),
+        build_args: Default::default(),
+        target: None,
+        platform: imagebuild::plan::host_platform(),
+        labels: Default::default(),
+        contexts: [(
+            "shared".to_string(),
+            NamedContextSource::Dir(shared.path().to_path_buf()),
+        )]
+        .into(),
+        cache_dir: Some(std::env::temp_dir().join("imagebuild-builder-tests-cache")),
+    };
+    // As ContainerImage plans for a builder: base images from registries only.
+    let lookup = BaseLookup {
+        daemon: None,
+        registry_for: std::sync::Arc::new(|_| RegistryConfig {
+            explicit: Some(registry_creds()),
+            ..RegistryConfig::default()
+        }),
+    };
+    let plan = make_plan(&req, &lookup)
+        .await
+        .unwrap_or_else(|e| panic!("plan: {e}"));
+    assert_eq!(plan.snapshot.named.len(), 1, "the plan reads `shared`");
+    let repo = unique_repo("bk-named");
+    // The base is pinned to its registry digest, and built so, as a ContainerImage does.
+    let pinned = plan
+        .build_dockerfile
+        .clone()
+        .expect("the base pinned by digest");
+    assert!(String::from_utf8_lossy(&pinned).contains("@sha256:"));
+    let mut build = build_spec(plan.snapshot.clone());
+    build.dockerfile_text = Some(pinned);
+    let spec = publish_spec(build, repo.clone());
+    let (r, _) = publish(
+        &builder_engine(builder_unix(), 1),
+        spec.clone(),
+        CancellationToken::new(),
+    )
+    .await;
+    let p = r.unwrap_or_else(|e| panic!("named-context build: {e}"));
+    let from_shared: Vec<&String> = p
+        .transfers
+        .iter()
+        .filter(|t| t.dir == "shared")
+        .flat_map(|t| &t.files_sent)
+        .collect();
+    assert_eq!(from_shared, vec!["lib/a.py"], "only the named path is sent");
+    let top = top_layer_files(&repo, &spec.hash_tag).await;
+    assert_eq!(
+        top.get("a.py").map(String::as_str),
+        Some("a = 1\n"),
+        "{top:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_ssh_agent_is_forwarded_over_the_builders_session() {
+    use imagebuild::local::SshSpec;
+    use std::os::unix::fs::PermissionsExt;
+    require_builder().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let comment = format!("imagebuild-bk-{}", &id[..12]);
+    let sock = tmp.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start ssh-agent (apt install openssh-client)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent never made its socket");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let key = tmp.path().join("id_ed25519");
+    let ok = |c: &mut std::process::Command| assert!(c.status().unwrap().success(), "{c:?}");
+    ok(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", &comment, "-f"])
+        .arg(&key));
+    ok(std::process::Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg(&key));
+    // The host's ssh-add runs in the Debian Python base (same release, same libraries).
+    let dir = write_tree(&[]);
+    std::fs::copy("/usr/bin/ssh-add", dir.path().join("ssh-add")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("ssh-add"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let df = format!(
+        "FROM {}\nCOPY ssh-add /usr/local/bin/ssh-add\nRUN --mount=type=ssh ssh-add -l; echo list-{id}\n",
+        env("IMAGEBUILD_BASE_PYTHON_REGISTRY")
+    );
+    let mut build = build_spec(snapshot(dir.path(), &df, None, &id));
+    build.ssh = vec![SshSpec {
+        id: String::new(),
+        paths: vec![sock.clone()],
+    }];
+    let mut spec = publish_spec(build, unique_repo("bk-ssh"));
+    spec.push = false;
+    let (r, ev) = publish(
+        &builder_engine(builder_unix(), 1),
+        spec,
+        CancellationToken::new(),
+    )
+    .await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    r.unwrap_or_else(|e| panic!("ssh build on the builder: {e}"));
+    let lines = logs(&ev);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&comment) && l.contains("ED25519")),
+        "{lines:?}"
+    );
+}

@@ -138,8 +138,7 @@ async fn solve(
         (&build_ref, &session_id),
     );
     let (services, shared_key) = session_services(spec, job.creds, Some(files), &session_id);
-    let _session =
-        session::start_on_builder(&conn.client, &session_id, &shared_key, services).await;
+    let _session = session::start_on_builder(&conn.client, &session_id, &shared_key, services);
     let answer = control::follow(&conn, request, &build_ref, tracker, progress, cancel).await;
     // Closing the connection ends the calls on the builder (and a cancelled solve with them).
     drop(conn);

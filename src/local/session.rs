@@ -151,7 +151,7 @@ pub(crate) async fn start(
 /// Opens session `id` on a standalone BuildKit daemon: its `Control.Session` call is a stream of
 /// byte messages that carries the session's HTTP/2 connection (BuildKit's `grpchijack`), with the
 /// upgrade headers as gRPC metadata. Serves `services` on it like [`start`].
-pub(crate) async fn start_on_builder(
+pub(crate) fn start_on_builder(
     client: &ControlClient<H2>,
     id: &str,
     shared_key: &str,
