@@ -537,3 +537,62 @@ async fn an_image_in_both_places_pins_by_the_registry_digest() {
         Some(want)
     );
 }
+
+/// An image pushed to one registry under another name (a base image shared through a private
+/// registry) is still local-only under the name a FROM gives: its id pins it and the FROM's
+/// registry (docker.io, unreachable here) is not asked, so no "could not pin" note and no wait.
+#[tokio::test]
+async fn a_base_pushed_elsewhere_under_another_name_pins_locally_without_asking() {
+    require_services();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let local_name = format!("imagebuild-itest/shared-base-{unique}:v1");
+    let dir = write_tree(&[(
+        "Dockerfile",
+        &format!("FROM {BUSYBOX}\nLABEL imagebuild.test={unique}\n"),
+    )]);
+    let built = std::process::Command::new("/usr/bin/docker")
+        .args(["build", "-q", "-t", &local_name])
+        .arg(dir.path())
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let elsewhere = unique_repo("shared-base");
+    docker(&["tag", &local_name, &elsewhere.with_tag("v1")]);
+    let pushed = imagebuild::local::push_existing(
+        None,
+        &elsewhere,
+        "v1",
+        &imagebuild::registry::ResolvedCredentials {
+            credentials: Some(registry_creds()),
+            source: imagebuild::registry::CredentialSource::Explicit,
+        },
+    )
+    .await;
+    let cache = tempfile::tempdir().unwrap();
+    let reference = ImageRef::parse(&local_name).unwrap();
+    let local = local_image(None, &local_name).await;
+    let pin = lookup_base(
+        &reference,
+        &platform("linux/amd64"),
+        LocalStore::Daemon(None),
+        &registry(cache.path()),
+    )
+    .await;
+    docker(&["rmi", "-f", &local_name, &elsewhere.with_tag("v1")]);
+    pushed.unwrap_or_else(|e| panic!("{e}"));
+    let local = local.unwrap().expect("just built");
+    assert!(
+        local.repo_digest(&elsewhere).is_some(),
+        "the push recorded a RepoDigest under the other name: {:?}",
+        local.repo_digests
+    );
+    assert!(
+        matches!(&pin, BasePin::Local { image, note: None } if image.id == local.id),
+        "{pin:?}"
+    );
+}
