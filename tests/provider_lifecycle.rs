@@ -113,9 +113,9 @@ async fn diff(
 
 fn computed(token: &str) -> &'static [outputs::Computed] {
     if token == container_image::TOKEN {
-        &container_image::COMPUTED_OUTPUTS
+        container_image::COMPUTED_OUTPUTS
     } else {
-        &fast_container_image::COMPUTED_OUTPUTS
+        fast_container_image::COMPUTED_OUTPUTS
     }
 }
 

@@ -40,7 +40,7 @@ fn container_image_matches_schema() {
         container_image::TOKEN,
         &container_image::INPUT_NAMES,
         &container_image::INPUT_ONLY_NAMES,
-        &outputs::names(&container_image::COMPUTED_OUTPUTS),
+        &outputs::names(container_image::COMPUTED_OUTPUTS),
     );
 }
 
@@ -50,7 +50,7 @@ fn fast_container_image_matches_schema() {
         fast_container_image::TOKEN,
         &fast_container_image::INPUT_NAMES,
         &[],
-        &outputs::names(&fast_container_image::COMPUTED_OUTPUTS),
+        &outputs::names(fast_container_image::COMPUTED_OUTPUTS),
     );
 }
 

@@ -9,11 +9,12 @@ use super::image_args::{
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
-use super::outputs::{self, derived, plain, Computed};
+use super::outputs::Computed;
 use super::redact::{redactor_for_inputs, Redactor};
+use super::state::{self, Built, State};
 use super::stored::StoredImage;
 use super::{progress, pushed_image};
-use super::{Call, CheckResult, Created, ReadResult, Resource, ResourceError, Services};
+use super::{Call, CheckResult, ReadResult, Resource, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
 use crate::registry::{BasicCredentials, ImageName};
@@ -48,24 +49,44 @@ pub const INPUT_NAMES: [&str; 18] = [
     "deleteOnDestroy",
 ];
 
+crate::computed_outputs! {
+    /// What a ContainerImage computes (its other outputs echo its inputs), and when each is secret.
+    pub struct ImageComputed {
+        /// The context hash, which is also the image's hash tag.
+        context_hash: String = derived("contextHash"),
+        /// The image's config digest (`sha256:...`).
+        image_id: String = derived("imageId"),
+        /// `repository@digest`; null when nothing was pushed.
+        image_uri: Option<String> = derived("imageUri"),
+        /// The pushed manifest's digest; null when nothing was pushed.
+        digest: Option<String> = derived("digest"),
+        /// The extra tags pushed, as full references (`repository:tag`).
+        tags: Vec<String> = derived("tags"),
+        /// The platform built for.
+        platform: String = derived("platform"),
+        /// Seconds the build took.
+        build_seconds: f64 = plain("buildSeconds"),
+        /// Bytes of the files the hash covers.
+        context_bytes: u64 = plain("contextBytes"),
+        /// Files the hash covers.
+        context_files: u64 = plain("contextFiles"),
+        /// Bytes sent to the builder for this build.
+        context_bytes_sent: u64 = plain("contextBytesSent"),
+        /// True when the registry already had the hash and nothing was built.
+        adopted: bool = plain("adopted"),
+        /// Build steps served from the cache.
+        cached_steps: u64 = plain("cachedSteps"),
+        /// Build steps in all.
+        total_steps: u64 = plain("totalSteps"),
+        /// Bytes of layers the push uploaded.
+        pushed_bytes: u64 = plain("pushedBytes"),
+        /// This resource's claim tag on its digest.
+        claim_tag: String = plain("claimTag"),
+    }
+}
+
 /// Output properties computed by the provider (the rest echo the inputs), and when each is secret.
-pub const COMPUTED_OUTPUTS: [Computed; 15] = [
-    derived("contextHash"),
-    derived("imageId"),
-    derived("imageUri"),
-    derived("digest"),
-    derived("tags"),
-    derived("platform"),
-    plain("buildSeconds"),
-    plain("contextBytes"),
-    plain("contextFiles"),
-    plain("contextBytesSent"),
-    plain("adopted"),
-    plain("cachedSteps"),
-    plain("totalSteps"),
-    plain("pushedBytes"),
-    plain("claimTag"),
-];
+pub const COMPUTED_OUTPUTS: &[Computed] = ImageComputed::TABLE;
 
 /// Inputs that are never echoed into the outputs (so never in the state's outputs): where the
 /// SSH agent lives is a fact about this machine, not about the image.
@@ -203,7 +224,7 @@ impl Resource for ContainerImage {
         call: &Call,
         news: &PropertyMap,
         preview: bool,
-    ) -> Result<Created, ResourceError> {
+    ) -> Result<Built, ResourceError> {
         build_or_adopt(services, call, news, preview).await
     }
 
@@ -219,16 +240,14 @@ impl Resource for ContainerImage {
         if !pushed_image::still_in_registry(services, call, &stored).await? {
             return Ok(None);
         }
-        let mut outputs = outputs.clone();
-        outputs::reseal(&mut outputs, &COMPUTED_OUTPUTS);
-        let read = Created {
+        let computed = ImageComputed::parse(outputs);
+        let read = Built {
             id: id.to_string(),
-            outputs,
+            state: State::stored(outputs, &INPUT_NAMES, &ECHO_SKIP, Box::new(computed)),
         };
         // State written before claim tags existed gets one on its first refresh.
-        Ok(Some(
-            pushed_image::claim_if_unclaimed(services, call, read).await,
-        ))
+        let read = pushed_image::claim_if_unclaimed(services, call, read).await;
+        Ok(Some(read.into_created()))
     }
 
     /// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).
@@ -282,7 +301,7 @@ async fn build_or_adopt(
     call: &Call,
     news: &PropertyMap,
     preview: bool,
-) -> Result<Created, ResourceError> {
+) -> Result<Built, ResourceError> {
     let mut r = InputReader::new(news);
     let image = read_inputs(&mut r);
     let failures = r.into_failures();
@@ -292,9 +311,9 @@ async fn build_or_adopt(
     }
     let Some(image) = image else {
         if preview {
-            return Ok(Created {
+            return Ok(Built {
                 id: String::new(),
-                outputs: preview_outputs(news, None),
+                state: preview_state(news, None),
             });
         }
         return Err(ResourceError::Invalid(
@@ -306,9 +325,9 @@ async fn build_or_adopt(
     let snap = plan.snapshot.clone();
     if preview {
         services.tally.record(&call.urn, Outcome::WouldBuild);
-        return Ok(Created {
+        return Ok(Built {
             id: String::new(),
-            outputs: preview_outputs(news, Some(&snap)),
+            state: preview_state(news, Some(&snap)),
         });
     }
     let redactor = redactor_for(news, &image);
@@ -325,9 +344,9 @@ async fn build_or_adopt(
     })?;
     self_check(services, call, &snap, &published).await;
     services.report_outcome(call, outcome(&image, &published));
-    Ok(Created {
+    Ok(Built {
         id: resource_id(&image, &snap, &published),
-        outputs: final_outputs(news, &image, &snap, &published),
+        state: final_state(news, &image, &snap, &published),
     })
 }
 
@@ -435,7 +454,7 @@ fn failure(
     if let Some(pushed) = error.pushed() {
         return ResourceError::Partial {
             id: resource_id(image, snap, pushed),
-            outputs: final_outputs(news, image, snap, pushed),
+            outputs: final_state(news, image, snap, pushed).to_outputs(),
             reasons: vec![message],
         };
     }
@@ -446,52 +465,53 @@ fn failure(
     }
 }
 
-/// The echoed inputs; `tags` is left out because the output of that name lists full references.
+/// Inputs the outputs do not echo: the output `tags` lists full references, and where the SSH
+/// agent lives is not the image's business.
+const ECHO_SKIP: [&str; 2] = ["tags", INPUT_ONLY_NAMES[0]];
+
+/// The echoed inputs.
 fn echo_inputs(news: &PropertyMap) -> PropertyMap {
-    image_args::echo_inputs(news, &INPUT_NAMES, &["tags", INPUT_ONLY_NAMES[0]])
+    image_args::echo_inputs(news, &INPUT_NAMES, &ECHO_SKIP)
 }
 
-fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> PropertyMap {
-    let mut out = outputs::all_unknown(echo_inputs(news), &COMPUTED_OUTPUTS);
+/// What preview knows: the hash and sizes (when the context could be hashed) and the platform.
+fn preview_state(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> State {
+    let mut computed = ImageComputed::unknown();
     if let Some(snap) = snap {
-        out.insert("contextHash".into(), snap.hash.clone().into());
-        out.insert("contextBytes".into(), snap.bytes.into());
-        out.insert("contextFiles".into(), snap.files.into());
+        computed.context_hash = Field::Known(snap.hash.clone());
+        computed.context_bytes = Field::Known(snap.bytes);
+        computed.context_files = Field::Known(snap.files);
     }
-    if let Some(p) = news.get("platform") {
-        out.insert("platform".into(), p.clone());
+    if news.contains_key("platform") {
+        computed.platform = state::stored(news, "platform");
     }
-    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
-    out
+    State::new(echo_inputs(news), news, Box::new(computed))
 }
 
-fn final_outputs(
+fn final_state(
     news: &PropertyMap,
     image: &ImageInputs,
     snap: &ContextSnapshot,
     published: &Published,
-) -> PropertyMap {
-    let mut out = echo_inputs(news);
-    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
-    out.insert("contextHash".into(), snap.hash.clone().into());
-    out.insert("imageUri".into(), text(&published.image_uri));
-    out.insert("digest".into(), text(&published.digest));
-    out.insert("tags".into(), published.tags.clone().into());
-    out.insert("platform".into(), image.build.platform.clone().into());
-    out.insert("buildSeconds".into(), published.build_seconds.into());
-    out.insert("contextBytes".into(), snap.bytes.into());
-    out.insert("contextFiles".into(), snap.files.into());
-    out.insert(
-        "contextBytesSent".into(),
-        published.context_bytes_sent.into(),
-    );
-    out.insert("adopted".into(), published.adopted.into());
-    out.insert("cachedSteps".into(), published.steps.cached.into());
-    out.insert("totalSteps".into(), published.steps.total.into());
-    out.insert("pushedBytes".into(), published.pushed_bytes.into());
-    out.insert("imageId".into(), published.image_id.clone().into());
-    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
-    out
+) -> State {
+    let computed = ImageComputed {
+        context_hash: Field::Known(snap.hash.clone()),
+        image_id: Field::Known(published.image_id.clone()),
+        image_uri: Field::Known(published.image_uri.clone()),
+        digest: Field::Known(published.digest.clone()),
+        tags: Field::Known(published.tags.clone()),
+        platform: Field::Known(image.build.platform.clone()),
+        build_seconds: Field::Known(published.build_seconds),
+        context_bytes: Field::Known(snap.bytes),
+        context_files: Field::Known(snap.files),
+        context_bytes_sent: Field::Known(published.context_bytes_sent),
+        adopted: Field::Known(published.adopted),
+        cached_steps: Field::Known(published.steps.cached.into()),
+        total_steps: Field::Known(published.steps.total.into()),
+        pushed_bytes: Field::Known(published.pushed_bytes),
+        claim_tag: Field::Absent,
+    };
+    State::new(echo_inputs(news), news, Box::new(computed))
 }
 
 fn resource_id(image: &ImageInputs, snap: &ContextSnapshot, published: &Published) -> String {

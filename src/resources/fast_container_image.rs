@@ -8,12 +8,13 @@ use super::image_args::{
 };
 use super::image_diff;
 use super::inputs::{Failure, Field, InputReader};
-use super::outputs::{self, derived, plain, Computed};
+use super::outputs::Computed;
 use super::progress::human_bytes;
 use super::pushed_image;
 use super::redact::{redactor_for_inputs, Redactor};
+use super::state::{self, Built, State};
 use super::stored::{text, StoredImage};
-use super::{Call, CheckResult, Created, ReadResult, Reporter, Resource, ResourceError, Services};
+use super::{Call, CheckResult, ReadResult, Reporter, Resource, ResourceError, Services};
 use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
 use crate::local::dockerfile_in_tar_with;
 use crate::plan::Plan;
@@ -57,25 +58,47 @@ pub const INPUT_NAMES: [&str; 20] = [
     "deleteOnDestroy",
 ];
 
+crate::computed_outputs! {
+    /// What a FastContainerImage computes (its other outputs echo its inputs), and when each is
+    /// secret.
+    pub struct FastComputed {
+        /// The context hash, which is also the image's hash tag.
+        context_hash: String = derived("contextHash"),
+        /// `repository@digest`, or `repository:<hash>` until the digest is known.
+        image_uri: String = derived("imageUri"),
+        /// The pushed manifest's digest; null until an unwatched build is seen to finish.
+        digest: Option<String> = derived("digest"),
+        /// The CodeBuild build id (empty when adopted).
+        build_id: String = plain("buildId"),
+        /// The build's status when the state was written.
+        build_status: String = plain("buildStatus"),
+        /// Where the build's logs are.
+        logs_url: String = plain("logsUrl"),
+        /// The S3 object holding the context.
+        context_object: String = derived("contextObject"),
+        /// Bytes uploaded to S3.
+        upload_bytes: u64 = plain("uploadBytes"),
+        /// True when S3 already had the context.
+        upload_skipped: bool = plain("uploadSkipped"),
+        /// Seconds the build queued.
+        queued_seconds: f64 = plain("queuedSeconds"),
+        /// Seconds the build ran.
+        build_seconds: f64 = plain("buildSeconds"),
+        /// True when the registry already had the hash and nothing was built.
+        adopted: bool = plain("adopted"),
+        /// The platform built for.
+        platform: String = derived("platform"),
+        /// Build steps served from the cache; null until a waited-for build finished.
+        cached_steps: Option<u64> = plain("cachedSteps"),
+        /// Build steps in all; null until a waited-for build finished.
+        total_steps: Option<u64> = plain("totalSteps"),
+        /// This resource's claim tag on its digest.
+        claim_tag: String = plain("claimTag"),
+    }
+}
+
 /// Output properties computed by the provider (the rest echo the inputs), and when each is secret.
-pub const COMPUTED_OUTPUTS: [Computed; 16] = [
-    derived("contextHash"),
-    derived("imageUri"),
-    derived("digest"),
-    plain("buildId"),
-    plain("buildStatus"),
-    plain("logsUrl"),
-    derived("contextObject"),
-    plain("uploadBytes"),
-    plain("uploadSkipped"),
-    plain("queuedSeconds"),
-    plain("buildSeconds"),
-    plain("adopted"),
-    derived("platform"),
-    plain("cachedSteps"),
-    plain("totalSteps"),
-    plain("claimTag"),
-];
+pub const COMPUTED_OUTPUTS: &[Computed] = FastComputed::TABLE;
 
 const DEFAULT_PREFIX: &str = "imagebuild/contexts";
 const DEFAULT_COMPUTE: &str = "BUILD_GENERAL1_SMALL";
@@ -324,7 +347,7 @@ impl Resource for FastContainerImage {
         call: &Call,
         news: &PropertyMap,
         preview: bool,
-    ) -> Result<Created, ResourceError> {
+    ) -> Result<Built, ResourceError> {
         build_or_adopt(services, call, news, preview).await
     }
 
@@ -337,8 +360,8 @@ impl Resource for FastContainerImage {
         id: &str,
         outputs: &PropertyMap,
     ) -> Result<ReadResult, ResourceError> {
-        let mut outputs = outputs.clone();
-        let stored = StoredImage::parse(&outputs);
+        let mut computed = FastComputed::parse(outputs);
+        let stored = StoredImage::parse(outputs);
         if let Some(build_id) = stored.running_build() {
             let clients = services.remote().await.map_err(ResourceError::Failed)?;
             let status = build_status(&clients, build_id)
@@ -349,29 +372,28 @@ impl Resource for FastContainerImage {
                     "CodeBuild no longer knows build {build_id}; the resource is kept in state"
                 )));
             };
-            outputs.insert("buildStatus".into(), status.state.as_str().into());
-            outputs.insert("queuedSeconds".into(), status.queued_seconds.into());
-            outputs.insert("buildSeconds".into(), status.build_seconds.into());
+            computed.build_status = Field::Known(status.state.as_str().into());
+            computed.queued_seconds = Field::Known(status.queued_seconds);
+            computed.build_seconds = Field::Known(status.build_seconds);
             if let (Some(digest), Some(repo)) = (&status.digest, &stored.repository) {
-                outputs.insert("digest".into(), digest.clone().into());
-                outputs.insert("imageUri".into(), format!("{repo}@{digest}").into());
+                computed.digest = Field::Known(Some(digest.clone()));
+                computed.image_uri = Field::Known(format!("{repo}@{digest}"));
             }
         }
         // The stored inputs travel with the outputs: what derives from a secret one stays secret.
-        outputs::reseal(&mut outputs, &COMPUTED_OUTPUTS);
-        let stored = StoredImage::parse(&outputs);
+        let state = State::stored(outputs, &INPUT_NAMES, &[], Box::new(computed));
+        let stored = StoredImage::parse(&state.to_outputs());
         let present = pushed_image::still_in_registry(services, call, &stored).await?;
         if !present {
             return Ok(None);
         }
-        let read = Created {
+        let read = Built {
             id: id.to_string(),
-            outputs,
+            state,
         };
         // A build that finished unwatched (`wait: false`) claims its digest once it is known.
-        Ok(Some(
-            pushed_image::claim_if_unclaimed(services, call, read).await,
-        ))
+        let read = pushed_image::claim_if_unclaimed(services, call, read).await;
+        Ok(Some(read.into_created()))
     }
 
     /// Delete: removes the pushed image only with `deleteOnDestroy`; a build still running is stopped.
@@ -399,7 +421,7 @@ async fn build_or_adopt(
     call: &Call,
     news: &PropertyMap,
     preview: bool,
-) -> Result<Created, ResourceError> {
+) -> Result<Built, ResourceError> {
     let (inputs, failures) = failures_of(news);
     if !failures.is_empty() {
         let text: Vec<String> = failures.into_iter().map(|f| f.reason).collect();
@@ -415,9 +437,9 @@ async fn build_or_adopt(
         if plan.is_some() {
             services.tally.record(&call.urn, Outcome::WouldBuild);
         }
-        return Ok(Created {
+        return Ok(Built {
             id: String::new(),
-            outputs: preview_outputs(news, plan.as_ref().map(|p| &p.snapshot)),
+            state: preview_state(news, plan.as_ref().map(|p| &p.snapshot)),
         });
     }
     let (Some(inputs), Some(plan)) = (inputs, plan) else {
@@ -707,16 +729,16 @@ fn echo_inputs(news: &PropertyMap) -> PropertyMap {
     image_args::echo_inputs(news, &INPUT_NAMES, &[])
 }
 
-fn preview_outputs(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> PropertyMap {
-    let mut out = outputs::all_unknown(echo_inputs(news), &COMPUTED_OUTPUTS);
+/// What preview knows: the hash (when the context could be hashed) and the platform.
+fn preview_state(news: &PropertyMap, snap: Option<&ContextSnapshot>) -> State {
+    let mut computed = FastComputed::unknown();
     if let Some(snap) = snap {
-        out.insert("contextHash".into(), snap.hash.clone().into());
+        computed.context_hash = Field::Known(snap.hash.clone());
     }
-    if let Some(p) = news.get("platform") {
-        out.insert("platform".into(), p.clone());
+    if news.contains_key("platform") {
+        computed.platform = state::stored(news, "platform");
     }
-    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
-    out
+    State::new(echo_inputs(news), news, Box::new(computed))
 }
 
 fn finish(
@@ -724,36 +746,37 @@ fn finish(
     inputs: &FastInputs,
     snap: &ContextSnapshot,
     record: BuildRecord,
-) -> Created {
-    let mut out = echo_inputs(news);
+) -> Built {
     let uri = match &record.digest {
         Some(d) => format!("{}@{d}", inputs.repository),
         None => format!("{}:{}", inputs.repository, snap.hash),
     };
-    let opt = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
-    out.insert("contextHash".into(), snap.hash.clone().into());
-    out.insert("imageUri".into(), uri.clone().into());
-    out.insert("digest".into(), opt(&record.digest));
-    out.insert("buildId".into(), record.build_id.clone().into());
-    out.insert("buildStatus".into(), record.status.into());
-    out.insert("logsUrl".into(), record.logs_url.into());
-    out.insert("contextObject".into(), record.context_object.into());
-    out.insert("uploadBytes".into(), record.upload_bytes.into());
-    out.insert("uploadSkipped".into(), record.upload_skipped.into());
-    out.insert("queuedSeconds".into(), record.queued_seconds.into());
-    out.insert("buildSeconds".into(), record.build_seconds.into());
-    out.insert("adopted".into(), record.adopted.into());
-    let count = |n: Option<u32>| n.map_or(Value::Null, Value::from);
-    out.insert("cachedSteps".into(), count(record.steps.map(|s| s.cached)));
-    out.insert("totalSteps".into(), count(record.steps.map(|s| s.total)));
-    out.insert("platform".into(), inputs.build.platform.clone().into());
-    outputs::seal(&mut out, &COMPUTED_OUTPUTS, news);
+    let count = |n: Option<u32>| n.map(u64::from);
     let id = if record.build_id.is_empty() {
-        uri
+        uri.clone()
     } else {
-        record.build_id
+        record.build_id.clone()
     };
-    Created { id, outputs: out }
+    let computed = FastComputed {
+        context_hash: Field::Known(snap.hash.clone()),
+        image_uri: Field::Known(uri),
+        digest: Field::Known(record.digest),
+        build_id: Field::Known(record.build_id),
+        build_status: Field::Known(record.status),
+        logs_url: Field::Known(record.logs_url),
+        context_object: Field::Known(record.context_object),
+        upload_bytes: Field::Known(record.upload_bytes),
+        upload_skipped: Field::Known(record.upload_skipped),
+        queued_seconds: Field::Known(record.queued_seconds),
+        build_seconds: Field::Known(record.build_seconds),
+        adopted: Field::Known(record.adopted),
+        platform: Field::Known(inputs.build.platform.clone()),
+        cached_steps: Field::Known(count(record.steps.map(|s| s.cached))),
+        total_steps: Field::Known(count(record.steps.map(|s| s.total))),
+        claim_tag: Field::Absent,
+    };
+    let state = State::new(echo_inputs(news), news, Box::new(computed));
+    Built { id, state }
 }
 
 #[cfg(test)]
@@ -838,10 +861,10 @@ mod tests {
         };
         let mut news = PropertyMap::new();
         news.insert("context".into(), Value::Secret(Box::new("ctx".into())));
-        let out = preview_outputs(&news, Some(&snap));
+        let out = preview_state(&news, Some(&snap)).to_outputs();
         assert!(matches!(out["contextHash"], Value::Secret(_)));
         news.insert("context".into(), "ctx".into());
-        let out = preview_outputs(&news, Some(&snap));
+        let out = preview_state(&news, Some(&snap)).to_outputs();
         assert_eq!(out["contextHash"], Value::from("ab".repeat(32)));
     }
 }

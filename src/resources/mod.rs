@@ -16,6 +16,7 @@ pub mod pushed_image;
 pub mod redact;
 pub mod snapshots;
 pub mod ssh_input;
+pub mod state;
 pub mod stored;
 
 use crate::config::ProviderConfig;
@@ -55,7 +56,7 @@ pub trait Resource: Send + Sync {
         call: &Call,
         news: &PropertyMap,
         preview: bool,
-    ) -> Result<Created, ResourceError>;
+    ) -> Result<state::Built, ResourceError>;
 
     /// Create: [`Resource::build_or_adopt`], then a new claim tag on the digest.
     async fn create(
@@ -65,8 +66,9 @@ pub trait Resource: Send + Sync {
         news: &PropertyMap,
         preview: bool,
     ) -> Result<Created, ResourceError> {
-        let created = self.build_or_adopt(services, call, news, preview).await?;
-        Ok(pushed_image::claimed(services, call, created, None, preview).await)
+        let built = self.build_or_adopt(services, call, news, preview).await?;
+        let claimed = pushed_image::claimed(services, call, built, None, preview).await;
+        Ok(claimed.into_created())
     }
 
     /// Update of the resource whose stored outputs are `olds`: the same as Create (an
@@ -79,9 +81,10 @@ pub trait Resource: Send + Sync {
         news: &PropertyMap,
         preview: bool,
     ) -> Result<Created, ResourceError> {
-        let created = self.build_or_adopt(services, call, news, preview).await?;
+        let built = self.build_or_adopt(services, call, news, preview).await?;
         let held = stored::StoredImage::parse(olds).claim;
-        Ok(pushed_image::claimed(services, call, created, held, preview).await)
+        let claimed = pushed_image::claimed(services, call, built, held, preview).await;
+        Ok(claimed.into_created())
     }
 
     /// Read (refresh): the resource as it is now, `None` when it is definitely gone.

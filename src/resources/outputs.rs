@@ -1,5 +1,6 @@
-//! The outputs a resource computes and which of them are secret, declared once per resource in a
-//! table and applied by [`seal`] wherever outputs are made: preview, create, update and refresh.
+//! The outputs a resource computes and which of them are secret: each resource declares its
+//! table once (with [`crate::computed_outputs!`]) and [`super::state::State::to_outputs`]
+//! applies it wherever outputs are made: preview, create, update and refresh.
 //!
 //! The engine marks an echoed input secret by itself, but not what the provider computes from
 //! one: a digest of an image whose Dockerfile is secret is secret only because we say so.
@@ -55,98 +56,13 @@ pub fn names(table: &[Computed]) -> Vec<&'static str> {
     table.iter().map(|c| c.name).collect()
 }
 
-/// Marks every known [`Secrecy::Derived`] output of `table` in `outputs` secret when an input in
-/// `inputs` that decides the image is secret. Idempotent.
-pub fn seal(outputs: &mut PropertyMap, table: &[Computed], inputs: &PropertyMap) {
-    mark(outputs, table, derived_outputs_secret(inputs));
-}
-
-/// [`seal`] for stored state (refresh), whose outputs echo the inputs they were made from.
-pub fn reseal(outputs: &mut PropertyMap, table: &[Computed]) {
-    let secret = derived_outputs_secret(outputs);
-    mark(outputs, table, secret);
-}
-
-fn mark(outputs: &mut PropertyMap, table: &[Computed], secret: bool) {
-    if !secret {
-        return;
-    }
-    for computed in table.iter().filter(|c| c.secrecy == Secrecy::Derived) {
-        // An unknown stays a bare unknown: preview shows it as computed, and the value that
-        // replaces it after the build is sealed then.
-        if let Some(value) = outputs.remove(computed.name) {
-            let sealed = match value {
-                Value::Unknown => Value::Unknown,
-                known => known.secret_if(true),
-            };
-            outputs.insert(computed.name.into(), sealed);
-        }
-    }
-}
-
-/// `outputs` with every computed output of `table` set to unknown: what preview shows before
-/// the values it can know already are filled in.
-pub fn all_unknown(mut outputs: PropertyMap, table: &[Computed]) -> PropertyMap {
-    for computed in table {
-        outputs.insert(computed.name.into(), Value::Unknown);
-    }
-    outputs
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    const TABLE: [Computed; 2] = [derived("digest"), plain("buildSeconds")];
-
-    fn outputs() -> PropertyMap {
-        let mut out = PropertyMap::new();
-        out.insert("digest".into(), "sha256:ab".into());
-        out.insert("buildSeconds".into(), 1.5.into());
-        out
-    }
-
-    #[test]
-    fn derived_outputs_follow_a_secret_input_and_plain_ones_never_do() {
-        let mut inputs = PropertyMap::new();
-        inputs.insert("dockerfileInline".into(), "FROM scratch".into());
-        let mut out = outputs();
-        seal(&mut out, &TABLE, &inputs);
-        assert_eq!(out, outputs(), "nothing secret in, nothing secret out");
-
-        inputs.insert(
-            "dockerfileInline".into(),
-            Value::Secret(Box::new("FROM scratch".into())),
-        );
-        seal(&mut out, &TABLE, &inputs);
-        seal(&mut out, &TABLE, &inputs);
-        assert_eq!(out["digest"], Value::Secret(Box::new("sha256:ab".into())));
-        assert_eq!(out["buildSeconds"], Value::from(1.5));
-
-        // Refresh: the stored outputs echo the secret input, so a digest a refresh wrote in
-        // plain text is sealed again.
-        let mut stored = outputs();
-        stored.insert(
-            "dockerfileInline".into(),
-            inputs["dockerfileInline"].clone(),
-        );
-        reseal(&mut stored, &TABLE);
-        assert!(matches!(stored["digest"], Value::Secret(_)));
-    }
-
-    #[test]
-    fn unknown_outputs_cover_the_whole_table() {
-        let out = all_unknown(PropertyMap::new(), &TABLE);
-        assert_eq!(out.len(), 2);
-        assert!(out.values().all(|v| *v == Value::Unknown));
-        assert_eq!(names(&TABLE), ["digest", "buildSeconds"]);
-    }
-
     #[test]
     fn both_resources_agree_on_the_secrecy_of_the_outputs_they_share() {
         use crate::resources::{container_image, fast_container_image};
         let mut shared = 0;
-        for ours in container_image::COMPUTED_OUTPUTS {
+        for ours in container_image::COMPUTED_OUTPUTS.iter() {
             let theirs = fast_container_image::COMPUTED_OUTPUTS
                 .iter()
                 .find(|c| c.name == ours.name);

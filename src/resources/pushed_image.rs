@@ -1,10 +1,11 @@
 //! What both image resources do with an image already in a registry: check it on refresh,
 //! and delete it on destroy when asked to.
 
-use super::stored::{StoredImage, CLAIM_OUTPUT};
-use super::{Call, Created, ResourceError, Services};
+use super::inputs::Field;
+use super::state::Built;
+use super::stored::StoredImage;
+use super::{Call, ResourceError, Services};
 use crate::registry::{BasicCredentials, ImageName, Registry, RegistryConfig, RegistryError};
-use crate::values::Value;
 
 /// The registry configuration for `name`: explicit credentials, else the provider's for that host.
 pub fn registry_config(
@@ -203,24 +204,24 @@ fn new_claim_tag(urn: &str) -> String {
     format!("imagebuild-claim-{}", &hex[..24])
 }
 
-/// `created` holding its claim tag (`held`, else a new one); in preview it stays unknown.
+/// `built` holding its claim tag (`held`, else a new one); in preview it stays unknown.
 pub async fn claimed(
     services: &Services,
     call: &Call,
-    created: Created,
+    built: Built,
     held: Option<String>,
     preview: bool,
-) -> Created {
+) -> Built {
     if preview {
-        return created;
+        return built;
     }
-    hold_claim(services, call, created, held).await
+    hold_claim(services, call, built, held).await
 }
 
 /// `read` with a claim tag: unchanged when it has one or records no pushed digest, else it
 /// claims the digest now (a refresh of state from before claims, or of a finished unwatched build).
-pub async fn claim_if_unclaimed(services: &Services, call: &Call, read: Created) -> Created {
-    let stored = StoredImage::parse(&read.outputs);
+pub async fn claim_if_unclaimed(services: &Services, call: &Call, read: Built) -> Built {
+    let stored = StoredImage::parse(&read.state.to_outputs());
     if stored.claim.is_some() || stored.digest.is_none() {
         return read;
     }
@@ -233,11 +234,12 @@ pub async fn claim_if_unclaimed(services: &Services, call: &Call, read: Created)
 async fn hold_claim(
     services: &Services,
     call: &Call,
-    mut created: Created,
+    mut built: Built,
     held: Option<String>,
-) -> Created {
-    let Some(image) = PushedImage::of(services, &StoredImage::parse(&created.outputs)) else {
-        return created;
+) -> Built {
+    let stored = StoredImage::parse(&built.state.to_outputs());
+    let Some(image) = PushedImage::of(services, &stored) else {
+        return built;
     };
     let kept = held.is_some();
     let claim = held.unwrap_or_else(|| new_claim_tag(&call.urn));
@@ -254,9 +256,7 @@ async fn hold_claim(
     // digest: it still points at the old one, and only a resource that records it releases it
     // (the next update moves it, destroy releases it).
     if written.is_ok() || kept {
-        created
-            .outputs
-            .insert(CLAIM_OUTPUT.into(), Value::String(claim));
+        *built.state.claim_mut() = Field::Known(claim);
     }
-    created
+    built
 }
