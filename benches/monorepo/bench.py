@@ -19,7 +19,7 @@ from docker_loops import DOCKER, DockerLoop  # noqa: E402
 from layout import SERVICES  # noqa: E402
 from monorepo import Monorepo, edit_handler, edit_package, generate  # noqa: E402
 from outcome import Outcome, median  # noqa: E402
-from pulumi_contender import PulumiContender, install_sdk, registry_env  # noqa: E402
+from pulumi_contender import PulumiContender, install_sdk, pulumi_floor, registry_env  # noqa: E402
 from report import CONTENDERS, PAR, PULUMI, SEQ, human, table, targets  # noqa: E402
 from wheelhouse import ensure_wheelhouse  # noqa: E402
 
@@ -27,6 +27,7 @@ from conftest import PLUGIN_DIR, Registry  # noqa: E402  (tests/e2e, put on sys.
 
 PLUGIN = PLUGIN_DIR / "pulumi-resource-imagebuild"
 COLD, NOOP, HANDLER, PACKAGE, NEW = "cold", "no-op", "handler edited", "package edited", "new machine"
+FLOOR = "pulumi floor"
 
 
 def preflight(reg: dict) -> None:
@@ -94,7 +95,8 @@ def run_all(work: Path, repo: Monorepo, reg: dict, uid: str, repeats: tuple[int,
     par = DockerLoop(repo, f"{prefix}/par", f"{uid}-par", work / "docker-par", reg)
     made += [pulumi, seq, par]
     log(f"set-up (SDK copy, stack init, docker logins; not timed) took {time.perf_counter() - start:.1f} s")
-    results: dict = {}
+    results: dict = {FLOOR: pulumi_floor(work / "floor", 3)}
+    log(f"pulumi up of an empty program (no provider): {results[FLOOR]:.2f} s")
     runners = {PULUMI: pulumi.up, SEQ: seq.sequential, PAR: par.parallel}
     nothing = lambda i: None  # noqa: E731
     require_empty_repos(reg, uid, repo.services)
@@ -127,7 +129,11 @@ def print_report(results: dict, repo: Monorepo, read: int, repeats: tuple[int, i
           f"BENCH_SALT build arg salts every layer above the base); medians of {repeats[0]} no-op and "
           f"handler-edit rounds and {repeats[1]} package-edit rounds (cold, new machine: one round); "
           f"new machine: pulumi with fresh PULUMI_HOME/state/cache dir, loops with --no-cache")
+    floor = results.pop(FLOOR)
     print(table(results))
+    print(f"\npulumi up of an empty program (the CLI, the Python host, `import pulumi`; no provider): "
+          f"{floor:.2f} s, {floor / results[PACKAGE][PAR].wall:.2f}x of the parallel loop's package edit "
+          f"and {floor / results[COLD][PAR].wall:.2f}x of its cold build: what any provider's `up` pays here")
     print("\ntargets (pulumi up):")
     for t in targets(results, HANDLER, PACKAGE, COLD, NOOP):
         print(t.line())

@@ -82,6 +82,19 @@ def _image_steps(events: list[dict]) -> list[tuple[str, dict]]:
     return steps
 
 
+def pulumi_floor(root: Path, rounds: int) -> float:
+    """Median wall seconds of `pulumi up` of a program with no resource and no provider (the CLI,
+    the Python language host and `import pulumi`): what any Pulumi provider's `up` costs here."""
+    project = Project(root, "import pulumi\n", name="bench-floor")
+    project.init()
+    walls = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        project.up()
+        walls.append(time.perf_counter() - start)
+    return sorted(walls)[len(walls) // 2]
+
+
 def install_sdk(work: Path) -> Path:
     """This checkout's sdk-python installed into a private directory (for PYTHONPATH), so the
     bench never touches the shared venv and always runs the SDK that matches the plugin."""
