@@ -232,3 +232,133 @@ async fn a_second_resource_of_the_same_content_adopts_and_holds_its_own_claim() 
         );
     }
 }
+
+/// `google.rpc.Status`, as the engine decodes a failed Create's details.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// A proxy in front of the test registry that refuses the manifest PUT of the tag `refused`
+/// (403 DENIED, as a registry's tag immutability or a policy would) and forwards every other
+/// request, one per connection (it asks the registry for `Connection: close`).
+async fn refusing_registry_proxy() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(relay_one_request(client));
+        }
+    });
+    addr
+}
+
+async fn relay_one_request(mut client: tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).await? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let (request_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    if request_line.starts_with("PUT ") && request_line.contains("/manifests/refused ") {
+        // Read the manifest first: closing with unread bytes would reset the connection.
+        let length = headers
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        client.read_exact(&mut body).await?;
+        let error = r#"{"errors":[{"code":"DENIED","message":"tag refused by the test proxy"}]}"#;
+        let reply = format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{error}",
+            error.len()
+        );
+        return client.write_all(reply.as_bytes()).await;
+    }
+    let kept: Vec<&str> = headers
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    let mut upstream = tokio::net::TcpStream::connect(registry_addr()).await?;
+    let forwarded = format!(
+        "{request_line}\r\nConnection: close\r\n{}",
+        kept.join("\r\n")
+    );
+    upstream.write_all(forwarded.as_bytes()).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+    Ok(())
+}
+
+/// A push that fails after the hash tag is in the registry (an extra tag refused) fails Create
+/// with ErrorResourceInitFailed carrying the pushed image's id and outputs, so the engine
+/// records what exists instead of losing it, and the password stays out of the message.
+#[tokio::test]
+async fn a_push_refused_after_the_hash_tag_reports_the_pushed_image() {
+    require_services();
+    let proxy = refusing_registry_proxy().await;
+    let direct = unique_repo("partial");
+    let repo = ImageName {
+        registry: proxy.clone(),
+        repository: direct.repository.clone(),
+    };
+    let p = configured_provider().await;
+    let ctx = write_tree(&[("app.py", "print('partial')\n")]);
+    let mut news = inputs(ctx.path(), &repo, false);
+    news.insert("tags".into(), vec!["refused".to_string()].into());
+    let news = check(&p, "partial", &news).await;
+    let req = rpc::CreateRequest {
+        urn: urn("partial"),
+        properties: Some(to_struct(&news)),
+        r#type: TOKEN.into(),
+        ..Default::default()
+    };
+    let status = p
+        .create(Request::new(req))
+        .await
+        .expect_err("the refused tag must fail the create");
+    let body =
+        <RpcStatus as prost::Message>::decode(status.details()).expect("a google.rpc.Status");
+    let detail = body.details.first().expect("one detail");
+    assert!(
+        detail
+            .type_url
+            .ends_with("pulumirpc.ErrorResourceInitFailed"),
+        "{}",
+        detail.type_url
+    );
+    let init =
+        <rpc::ErrorResourceInitFailed as prost::Message>::decode(detail.value.as_slice()).unwrap();
+    let outputs = from_struct(init.properties.as_ref());
+    let hash = text(&news, "contextHash");
+    let served = registry_digest(&direct, &hash)
+        .await
+        .expect("the hash tag was pushed");
+    assert_eq!(init.id, format!("{repo}@{served}"));
+    assert_eq!(text(&outputs, "digest"), served);
+    assert_eq!(text(&outputs, "contextHash"), hash);
+    assert_eq!(registry_digest(&direct, "refused").await, None);
+    let message = status.message();
+    assert!(
+        message.contains("refused") && message.contains("already pushed"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&registry_creds().password),
+        "the password leaked"
+    );
+}
