@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::daemon::DaemonAddr;
 use super::{push, LocalError, ProgressEvent, PublishSpec, Published};
 use crate::redact::Redactor;
-use crate::registry::Registry;
+use crate::registry::{ImageName, Registry, RegistryError};
 
 /// Where and how to push.
 pub(crate) struct PushTarget<'a> {
@@ -76,10 +76,29 @@ pub(crate) async fn push_all(
             t.addr, t.prefix, repo, tag, &creds, t.redactor, progress, cancel,
         );
         if let Err(e) = pushed.await {
-            return Err(after(&published, e));
+            return Err(after(&published, refused_tag(e, repo, tag, &spec.hash_tag)));
         }
     }
     Ok(published)
+}
+
+/// A refusal of an extra tag, once the same credentials pushed the hash tag, is the repository's
+/// policy (tag immutability, a protected tag), not the credentials: say so instead of asking
+/// for other ones.
+fn refused_tag(error: LocalError, repo: &ImageName, tag: &str, hash_tag: &str) -> LocalError {
+    match error {
+        LocalError::Registry(RegistryError::Auth { detail, .. }) => LocalError::Push {
+            reference: repo.with_tag(tag),
+            attempts: 1,
+            detail: format!(
+                "the registry refused the tag `{tag}` although the same credentials had just \
+                 pushed `{hash_tag}` ({detail}); a repository policy refuses this tag (e.g. tag \
+                 immutability while `{tag}` points at another image): change the policy, or drop \
+                 `{tag}` from `tags`"
+            ),
+        },
+        other => other,
+    }
 }
 
 /// Completes the push's byte count from the manifest when the daemon reported uploads without
