@@ -390,11 +390,15 @@ impl ResourceProvider for Provider {
             let Some(found) = result.map_err(|e| status(e, &PropertyMap::new()))? else {
                 return Ok(Response::new(rpc::ReadResponse::default()));
             };
-            let (id, properties) = created(found);
+            let inputs = match found.inputs {
+                Some(imported) => Some(to_struct(&imported)),
+                None => req.inputs.clone(),
+            };
+            let (id, properties) = created(found.resource);
             Ok(Response::new(rpc::ReadResponse {
                 id,
                 properties,
-                inputs: req.inputs.clone(),
+                inputs,
             }))
         })
         .await

@@ -370,3 +370,194 @@ async fn a_push_refused_after_the_hash_tag_reports_the_pushed_image() {
         "the password leaked"
     );
 }
+
+/// A provider configured for the daemon under test with the test registry's credentials, as a
+/// program that imports from that registry configures it.
+async fn provider_with_registry_auth() -> Provider {
+    let p = Provider::new(None);
+    let creds = registry_creds();
+    let mut entry = PropertyMap::new();
+    entry.insert("address".into(), registry_addr().into());
+    entry.insert("username".into(), creds.username.into());
+    entry.insert(
+        "password".into(),
+        Value::Secret(Box::new(creds.password.into())),
+    );
+    let mut args = PropertyMap::new();
+    args.insert("dockerHost".into(), docker_host().into());
+    args.insert(
+        "registryAuth".into(),
+        Value::Array(vec![Value::Object(entry)]),
+    );
+    let req = rpc::ConfigureRequest {
+        args: Some(to_struct(&args)),
+        ..Default::default()
+    };
+    p.configure(Request::new(req)).await.unwrap();
+    p
+}
+
+/// `pulumi import`: Read with the id alone.
+async fn import(p: &Provider, token: &str, id: &str) -> Result<rpc::ReadResponse, tonic::Status> {
+    let req = rpc::ReadRequest {
+        id: id.into(),
+        urn: format!("urn:pulumi:test::lifecycle::{token}::imported"),
+        r#type: token.into(),
+        ..Default::default()
+    };
+    p.read(Request::new(req)).await.map(|r| r.into_inner())
+}
+
+/// Diff of an imported state against the program's checked inputs (what the `import` resource
+/// option asks, and the first `up` after `pulumi import`).
+async fn diff_after_import(
+    p: &Provider,
+    imported: &rpc::ReadResponse,
+    news: &PropertyMap,
+) -> rpc::DiffResponse {
+    let req = rpc::DiffRequest {
+        urn: urn("imported"),
+        olds: imported.properties.clone(),
+        old_inputs: imported.inputs.clone(),
+        news: Some(to_struct(news)),
+        r#type: TOKEN.into(),
+        ..Default::default()
+    };
+    p.diff(Request::new(req)).await.unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn an_image_in_the_registry_imports_by_digest_or_by_tag_without_writing_to_it() {
+    require_services();
+    let p = configured_provider().await;
+    let ctx = write_tree(&[("app.py", "print('imported')\n")]);
+    let repo = unique_repo("lifecycle-import");
+    let news = check(&p, "img", &inputs(ctx.path(), &repo, false)).await;
+    let (id, made) = create(&p, "img", &news, false).await;
+    let (hash, digest) = (text(&made, "contextHash"), text(&made, "digest"));
+    // A tag someone else gave the image.
+    test_registry().put_tag(&repo, &digest, "v1").await.unwrap();
+    let tags_before = registry_tags(&repo).await;
+
+    // A new program, another process: only the id and the provider's credentials.
+    let p = provider_with_registry_auth().await;
+    let by_digest = import(&p, TOKEN, &id).await.unwrap();
+    assert_eq!(by_digest.id, id, "the id Create gave is the imported id");
+    let outputs = from_struct(by_digest.properties.as_ref());
+    assert_eq!(text(&outputs, "digest"), digest);
+    assert_eq!(text(&outputs, "imageUri"), id);
+    assert_eq!(text(&outputs, "imageId"), text(&made, "imageId"));
+    assert_eq!(text(&outputs, "platform"), "linux/amd64");
+    assert_eq!(outputs["adopted"], Value::Bool(true));
+    assert!(
+        !outputs.contains_key("contextHash"),
+        "a digest names no hash"
+    );
+    let imported_inputs = from_struct(by_digest.inputs.as_ref());
+    let names: Vec<&str> = imported_inputs.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["deleteOnDestroy", "platform", "push", "repository"],
+        "only what the registry shows, and Check's defaults"
+    );
+    assert_eq!(text(&imported_inputs, "repository"), repo.to_string());
+    assert_eq!(
+        registry_tags(&repo).await,
+        tags_before,
+        "an import writes nothing (no claim tag) to the registry"
+    );
+    // The program that built it, with the state of an import by digest: the hash decides.
+    let diff = diff_after_import(&p, &by_digest, &news).await;
+    assert_eq!(diff.diffs, ["contextHash"], "{diff:?}");
+
+    // By the hash tag, the hash is known: the program that built it diffs to nothing, which is
+    // what the `import` resource option needs.
+    let by_hash = import(&p, TOKEN, &format!("{repo}:{hash}")).await.unwrap();
+    assert_eq!(
+        by_hash.id, id,
+        "a tag is recorded as the digest it points at"
+    );
+    let outputs = from_struct(by_hash.properties.as_ref());
+    assert_eq!(text(&outputs, "contextHash"), hash);
+    let diff = diff_after_import(&p, &by_hash, &news).await;
+    assert_eq!(diff.changes, DiffChanges::DiffNone as i32, "{diff:?}");
+    let mut moved = news.clone();
+    moved.insert(
+        "repository".into(),
+        unique_repo("elsewhere").to_string().into(),
+    );
+    let diff = diff_after_import(&p, &by_hash, &moved).await;
+    assert_eq!(diff.diffs, ["repository"], "{diff:?}");
+
+    // By an extra tag, that tag is the imported `tags`.
+    let by_tag = import(&p, TOKEN, &format!("{repo}:v1")).await.unwrap();
+    let imported_inputs = from_struct(by_tag.inputs.as_ref());
+    assert_eq!(imported_inputs["tags"], Value::from(vec!["v1".to_string()]));
+    assert_eq!(
+        from_struct(by_tag.properties.as_ref())["tags"],
+        Value::from(vec![format!("{repo}:v1")])
+    );
+
+    // The first `up` after an import by digest updates: it adopts (nothing is built) and claims.
+    let update = rpc::UpdateRequest {
+        urn: urn("imported"),
+        olds: by_digest.properties.clone(),
+        news: Some(to_struct(&news)),
+        r#type: TOKEN.into(),
+        ..Default::default()
+    };
+    let updated = p.update(Request::new(update)).await.unwrap().into_inner();
+    let updated = from_struct(updated.properties.as_ref());
+    assert_eq!(updated["adopted"], Value::Bool(true));
+    assert_eq!(text(&updated, "digest"), digest);
+    assert_eq!(
+        registry_digest(&repo, &text(&updated, "claimTag")).await,
+        Some(digest.clone()),
+        "claimed on the first update"
+    );
+
+    // The same image imported as a FastContainerImage (its registry is all an import reads).
+    let fast = "imagebuild:index:FastContainerImage";
+    let as_fast = import(&p, fast, &id).await.unwrap();
+    let outputs = from_struct(as_fast.properties.as_ref());
+    assert_eq!(text(&outputs, "digest"), digest);
+    assert_eq!(text(&outputs, "buildStatus"), "SUCCEEDED");
+    let names: Vec<String> = from_struct(as_fast.inputs.as_ref()).into_keys().collect();
+    assert_eq!(names, ["deleteOnDestroy", "platform", "repository", "wait"]);
+}
+
+#[tokio::test]
+async fn an_import_of_nothing_says_so() {
+    require_services();
+    let p = provider_with_registry_auth().await;
+    let repo = unique_repo("lifecycle-import-none");
+    let missing = format!("{repo}@sha256:{}", "0".repeat(64));
+    let gone = import(&p, TOKEN, &missing).await.unwrap();
+    assert!(
+        gone.id.is_empty() && gone.properties.is_none(),
+        "no such image: the engine says it does not exist: {gone:?}"
+    );
+    let bad = import(&p, TOKEN, "app").await.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(
+        bad.message()
+            .contains("registry/repository@sha256:<digest>"),
+        "{}",
+        bad.message()
+    );
+}
+
+/// A client of the test registry with its credentials.
+fn test_registry() -> imagebuild::registry::Registry {
+    imagebuild::registry::Registry::new(imagebuild::registry::RegistryConfig {
+        explicit: Some(registry_creds()),
+        ..Default::default()
+    })
+}
+
+/// Every tag of `repo` in the test registry.
+async fn registry_tags(repo: &ImageName) -> Vec<String> {
+    let mut tags = test_registry().list_tags(repo).await.unwrap();
+    tags.sort();
+    tags
+}

@@ -13,8 +13,8 @@ use super::outputs::Computed;
 use super::redact::{redactor_for_inputs, Redactor};
 use super::state::{self, Built, State};
 use super::stored::StoredImage;
-use super::{progress, pushed_image};
-use super::{Call, CheckResult, ReadResult, Resource, ResourceError, Services};
+use super::{imported, progress, pushed_image};
+use super::{Call, CheckResult, Found, ReadResult, Resource, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
 use crate::registry::{BasicCredentials, ImageName};
@@ -171,10 +171,6 @@ impl Resource for ContainerImage {
         let mut r = InputReader::new(news);
         r.reject_unknown_names(&INPUT_NAMES);
         let image = read_inputs(&mut r);
-        let defaults = [
-            ("push", Value::Bool(true)),
-            ("deleteOnDestroy", Value::Bool(false)),
-        ];
         let wants_cache_export = image.as_ref().is_some_and(|i| i.cache_to.is_some());
         let build = image.map(|i| i.build);
         let mut result = finish_check(
@@ -183,7 +179,7 @@ impl Resource for ContainerImage {
             news,
             r.into_failures(),
             build.clone(),
-            &defaults,
+            &DEFAULTS,
         )
         .await;
         if let Some(build) = build.filter(|_| result.failures.is_empty()) {
@@ -236,6 +232,9 @@ impl Resource for ContainerImage {
         id: &str,
         outputs: &PropertyMap,
     ) -> Result<ReadResult, ResourceError> {
+        if imported::is_import(outputs) {
+            return import(services, call, id).await;
+        }
         let stored = StoredImage::parse(outputs);
         if !pushed_image::still_in_registry(services, call, &stored).await? {
             return Ok(None);
@@ -247,7 +246,7 @@ impl Resource for ContainerImage {
         };
         // State written before claim tags existed gets one on its first refresh.
         let read = pushed_image::claim_if_unclaimed(services, call, read).await;
-        Ok(Some(read.into_created()))
+        Ok(Some(read.into_created().into()))
     }
 
     /// Delete: removes the pushed image only with `deleteOnDestroy` (see [`pushed_image::delete`]).
@@ -259,6 +258,40 @@ impl Resource for ContainerImage {
     ) -> Result<(), ResourceError> {
         pushed_image::delete(services, call, &StoredImage::parse(outputs)).await
     }
+}
+
+/// Check's defaults, which an import records for the inputs only the program knows.
+const DEFAULTS: [(&str, Value); 2] = [
+    ("push", Value::Bool(true)),
+    ("deleteOnDestroy", Value::Bool(false)),
+];
+
+/// Import: the image the id names, as its registry shows it (see [`imported`]).
+async fn import(services: &Services, call: &Call, id: &str) -> Result<ReadResult, ResourceError> {
+    let Some(found) = imported::look_up(services, id).await? else {
+        return Ok(None);
+    };
+    call.reporter.info(&found.note());
+    let mut computed = ImageComputed::parse(&PropertyMap::new());
+    computed.context_hash = found
+        .context_hash
+        .clone()
+        .map_or(Field::Absent, Field::Known);
+    computed.image_id = Field::Known(found.image_id.clone());
+    computed.image_uri = Field::Known(Some(found.image_uri()));
+    computed.digest = Field::Known(Some(found.digest.clone()));
+    computed.tags = Field::Known(found.tag_references());
+    computed.platform = Field::Known(found.platform());
+    computed.adopted = Field::Known(true);
+    let inputs = found.inputs(&DEFAULTS);
+    let imported = Built {
+        id: found.image_uri(),
+        state: State::new(echo_inputs(&inputs), &inputs, Box::new(computed)),
+    };
+    Ok(Some(Found {
+        resource: imported.into_created(),
+        inputs: Some(inputs),
+    }))
 }
 
 /// A daemon that cannot export a registry cache fails Check, naming `cacheTo` and the engine;

@@ -14,7 +14,9 @@ use super::pushed_image;
 use super::redact::{redactor_for_inputs, Redactor};
 use super::state::{self, Built, State};
 use super::stored::{text, StoredImage};
-use super::{Call, CheckResult, ReadResult, Reporter, Resource, ResourceError, Services};
+use super::{
+    imported, Call, CheckResult, Found, ReadResult, Reporter, Resource, ResourceError, Services,
+};
 use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
 use crate::local::dockerfile_in_tar_with;
 use crate::plan::Plan;
@@ -360,6 +362,9 @@ impl Resource for FastContainerImage {
         id: &str,
         outputs: &PropertyMap,
     ) -> Result<ReadResult, ResourceError> {
+        if imported::is_import(outputs) {
+            return import(services, call, id).await;
+        }
         let mut computed = FastComputed::parse(outputs);
         let stored = StoredImage::parse(outputs);
         if let Some(build_id) = stored.running_build() {
@@ -393,7 +398,7 @@ impl Resource for FastContainerImage {
         };
         // A build that finished unwatched (`wait: false`) claims its digest once it is known.
         let read = pushed_image::claim_if_unclaimed(services, call, read).await;
-        Ok(Some(read.into_created()))
+        Ok(Some(read.into_created().into()))
     }
 
     /// Delete: removes the pushed image only with `deleteOnDestroy`; a build still running is stopped.
@@ -727,6 +732,41 @@ impl BuildRecord {
 
 fn echo_inputs(news: &PropertyMap) -> PropertyMap {
     image_args::echo_inputs(news, &INPUT_NAMES, &[])
+}
+
+/// What an import records for the inputs only the program knows: Check's defaults.
+const IMPORT_DEFAULTS: [(&str, Value); 2] = [
+    ("wait", Value::Bool(true)),
+    ("deleteOnDestroy", Value::Bool(false)),
+];
+
+/// Import: the image the id names, as its registry shows it (see [`imported`]); recorded as an
+/// adopted image, since no CodeBuild build of it is known.
+async fn import(services: &Services, call: &Call, id: &str) -> Result<ReadResult, ResourceError> {
+    let Some(found) = imported::look_up(services, id).await? else {
+        return Ok(None);
+    };
+    call.reporter.info(&found.note());
+    let mut computed = FastComputed::parse(&PropertyMap::new());
+    computed.context_hash = found
+        .context_hash
+        .clone()
+        .map_or(Field::Absent, Field::Known);
+    computed.image_uri = Field::Known(found.image_uri());
+    computed.digest = Field::Known(Some(found.digest.clone()));
+    computed.build_id = Field::Known(String::new());
+    computed.build_status = Field::Known(ADOPTED_STATUS.into());
+    computed.adopted = Field::Known(true);
+    computed.platform = Field::Known(found.platform());
+    let inputs = found.inputs(&IMPORT_DEFAULTS);
+    let imported = Built {
+        id: found.image_uri(),
+        state: State::new(echo_inputs(&inputs), &inputs, Box::new(computed)),
+    };
+    Ok(Some(Found {
+        resource: imported.into_created(),
+        inputs: Some(inputs),
+    }))
 }
 
 /// What preview knows: the hash (when the context could be hashed) and the platform.

@@ -2,6 +2,7 @@
 
 use super::diff::{diff_properties, DiffKind, DiffResult};
 use super::image_args::{base_lookup, read_build_inputs, BuildSite};
+use super::imported;
 use super::inputs::InputReader;
 use super::stored::StoredImage;
 use super::{Call, Services};
@@ -30,10 +31,14 @@ pub async fn diff_image(
     } else {
         old_inputs
     };
+    // An imported state records only what its registry shows; how it was built is the
+    // program's, and the hash below says whether the program builds the same image.
+    let imported = imported::was_imported(before);
     let compared: Vec<&str> = inputs
         .iter()
         .copied()
         .filter(|n| !NEVER_DIFF.contains(n))
+        .filter(|n| !imported || imported::COMPARED_AFTER_IMPORT.contains(n))
         .collect();
     let mut result = diff_properties(before, news, &compared, &REPLACE_ON);
     diff_context_hash(

@@ -9,6 +9,7 @@ pub mod diff;
 pub mod fast_container_image;
 pub mod image_args;
 pub mod image_diff;
+pub mod imported;
 pub mod inputs;
 pub mod outputs;
 pub mod progress;
@@ -87,7 +88,8 @@ pub trait Resource: Send + Sync {
         Ok(claimed.into_created())
     }
 
-    /// Read (refresh): the resource as it is now, `None` when it is definitely gone.
+    /// Read: a refresh of stored `outputs` (the resource as it is now, `None` when it is
+    /// definitely gone), or an import when there are none (see [`imported`]).
     async fn read(
         &self,
         services: &Services,
@@ -231,8 +233,27 @@ pub struct Created {
     pub outputs: PropertyMap,
 }
 
-/// The answer to Read: `None` when the resource is definitely gone.
-pub type ReadResult = Option<Created>;
+/// What Read found: the resource and, for an import, the inputs the engine records for it
+/// (a refresh keeps the inputs the engine already has).
+pub struct Found {
+    /// The id and outputs.
+    pub resource: Created,
+    /// The inputs, for an import.
+    pub inputs: Option<PropertyMap>,
+}
+
+impl From<Created> for Found {
+    fn from(resource: Created) -> Found {
+        Found {
+            resource,
+            inputs: None,
+        }
+    }
+}
+
+/// The answer to Read: `None` when the resource is definitely gone (or, for an import, when the
+/// registry has no such image).
+pub type ReadResult = Option<Found>;
 
 /// How a resource operation failed.
 #[derive(Debug)]
