@@ -15,7 +15,7 @@ use super::api::{self, DaemonVersion};
 use super::buildkitd::OnBuilder;
 use super::buildkitd_addr::BuilderAddr;
 use super::daemon::DaemonAddr;
-use super::engine_build::BuildInputs;
+use super::engine_build::{BuildInputs, BuiltImage};
 use super::engine_push::{push_all, PushTarget};
 use super::limiter::{Limiter, Permit};
 use super::{ssh, LocalConfig, LocalError, ProgressEvent, PublishSpec, Published};
@@ -72,6 +72,38 @@ fn reference_host(reference: &str) -> String {
 
 fn valid_tag(t: &str) -> bool {
     grammar::validate_tag(t).is_ok()
+}
+
+/// Refuses a hash tag or extra tag outside the registry's tag grammar before anything starts.
+fn check_tags(spec: &PublishSpec) -> Result<(), LocalError> {
+    let repo = &spec.repository;
+    for t in std::iter::once(&spec.hash_tag).chain(spec.extra_tags.iter()) {
+        if !valid_tag(t) {
+            return Err(LocalError::Invalid(format!(
+                "invalid tag {t:?} for {repo}: use up to 128 letters, digits, '_', '.' or '-'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a build on the daemon made, before any push: tagged locally, no digest yet.
+fn unpushed(spec: &PublishSpec, built: BuiltImage) -> Published {
+    Published {
+        image_id: built.image_id,
+        digest: None,
+        image_uri: None,
+        tags: std::iter::once(&spec.hash_tag)
+            .chain(&spec.extra_tags)
+            .map(|t| spec.repository.with_tag(t))
+            .collect(),
+        adopted: false,
+        build_seconds: built.build_seconds,
+        context_bytes_sent: built.context_bytes_sent,
+        steps: built.steps,
+        pushed_bytes: 0,
+        transfers: built.transfers,
+    }
 }
 
 /// The time stamped on progress events.
@@ -159,14 +191,7 @@ impl LocalEngine {
         progress: UnboundedSender<ProgressEvent>,
         cancel: CancellationToken,
     ) -> Result<Published, LocalError> {
-        let repo = spec.repository.clone();
-        for t in std::iter::once(&spec.hash_tag).chain(spec.extra_tags.iter()) {
-            if !valid_tag(t) {
-                return Err(LocalError::Invalid(format!(
-                    "invalid tag {t:?} for {repo}: use up to 128 letters, digits, '_', '.' or '-'"
-                )));
-            }
-        }
+        check_tags(&spec)?;
         let builder = self.builder()?;
         let registry = spec.push.then(|| Registry::new(spec.registry.clone()));
         if let Some(reg) = &registry {
@@ -201,21 +226,8 @@ impl LocalEngine {
             let _ = progress.send(ProgressEvent::Built { at: now() });
             built
         };
-        let published = Published {
-            image_id: built.image_id,
-            digest: None,
-            image_uri: None,
-            tags: std::iter::once(&spec.hash_tag)
-                .chain(&spec.extra_tags)
-                .map(|t| repo.with_tag(t))
-                .collect(),
-            adopted: false,
-            build_seconds: built.build_seconds,
-            context_bytes_sent: built.context_bytes_sent,
-            steps: built.steps,
-            pushed_bytes: 0,
-            transfers: built.transfers,
-        };
+        let (prefix, redactor) = (built.prefix.clone(), built.redactor.clone());
+        let published = unpushed(&spec, built);
         let Some(reg) = registry else {
             let _ = progress.send(ProgressEvent::Done { at: now() });
             return Ok(published);
@@ -228,9 +240,9 @@ impl LocalEngine {
         let _ = progress.send(ProgressEvent::PushStarted { at: now() });
         let target = PushTarget {
             addr: &addr,
-            prefix: &built.prefix,
+            prefix: &prefix,
             registry: &reg,
-            redactor: &built.redactor,
+            redactor: &redactor,
         };
         let published = push_all(target, &spec, published, &progress, &cancel).await?;
         let _ = progress.send(ProgressEvent::Done { at: now() });

@@ -86,20 +86,27 @@ pub(crate) async fn push_all(
 /// policy (tag immutability, a protected tag), not the credentials: say so instead of asking
 /// for other ones.
 fn refused_tag(error: LocalError, repo: &ImageName, tag: &str, hash_tag: &str) -> LocalError {
-    match error {
-        LocalError::Registry(RegistryError::Auth { detail, .. }) => LocalError::Push {
-            reference: repo.with_tag(tag),
-            attempts: 1,
-            detail: format!(
-                "the registry refused the tag `{tag}` although the same credentials had just \
-                 pushed `{hash_tag}` ({detail}); a repository policy refuses this tag (e.g. tag \
-                 immutability while `{tag}` points at another image): change the policy, or drop \
-                 `{tag}` from `tags`"
-            ),
-        },
-        other => other,
+    let detail = match error {
+        LocalError::Registry(RegistryError::Auth { detail, .. }) => detail,
+        // Engine 29 (containerd) relays a registry's refusal as `error from registry: <its
+        // message>`, without the status that would classify it as an auth error.
+        LocalError::Push { detail, .. } if detail.contains(REGISTRY_REFUSAL) => detail,
+        other => return other,
+    };
+    LocalError::Push {
+        reference: repo.with_tag(tag),
+        attempts: 1,
+        detail: format!(
+            "the registry refused the tag `{tag}` although the same credentials had just \
+             pushed `{hash_tag}` ({detail}); a repository policy refuses this tag (e.g. tag \
+             immutability while `{tag}` points at another image): change the policy, or drop \
+             `{tag}` from `tags`"
+        ),
     }
 }
+
+/// How containerd's resolver words an error answer from the registry itself.
+const REGISTRY_REFUSAL: &str = "error from registry:";
 
 /// Completes the push's byte count from the manifest when the daemon reported uploads without
 /// counting their bytes (Engine 29 does for small layers); returns the bytes uploaded.
