@@ -14,7 +14,7 @@ use super::redact::{redactor_for_inputs, Redactor};
 use super::state::{self, Built, State};
 use super::stored::StoredImage;
 use super::{imported, progress, pushed_image};
-use super::{Call, CheckResult, Found, ReadResult, Resource, ResourceError, Services};
+use super::{Call, CheckResult, ReadResult, Resource, ResourceError, Services};
 use crate::context::ContextSnapshot;
 use crate::local::{BuildSpec, LocalError, PublishSpec, Published};
 use crate::registry::{BasicCredentials, ImageName};
@@ -268,10 +268,9 @@ const DEFAULTS: [(&str, Value); 2] = [
 
 /// Import: the image the id names, as its registry shows it (see [`imported`]).
 async fn import(services: &Services, call: &Call, id: &str) -> Result<ReadResult, ResourceError> {
-    let Some(found) = imported::look_up(services, id).await? else {
+    let Some(found) = imported::find(services, call, id).await? else {
         return Ok(None);
     };
-    call.reporter.info(&found.note());
     let mut computed = ImageComputed::parse(&PropertyMap::new());
     computed.context_hash = found
         .context_hash
@@ -283,15 +282,11 @@ async fn import(services: &Services, call: &Call, id: &str) -> Result<ReadResult
     computed.tags = Field::Known(found.tag_references());
     computed.platform = Field::Known(found.platform());
     computed.adopted = Field::Known(true);
-    let inputs = found.inputs(&DEFAULTS);
-    let imported = Built {
-        id: found.image_uri(),
-        state: State::new(echo_inputs(&inputs), &inputs, Box::new(computed)),
-    };
-    Ok(Some(Found {
-        resource: imported.into_created(),
-        inputs: Some(inputs),
-    }))
+    Ok(Some(found.answer(
+        &DEFAULTS,
+        echo_inputs,
+        Box::new(computed),
+    )))
 }
 
 /// A daemon that cannot export a registry cache fails Check, naming `cacheTo` and the engine;

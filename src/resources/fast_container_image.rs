@@ -14,9 +14,7 @@ use super::pushed_image;
 use super::redact::{redactor_for_inputs, Redactor};
 use super::state::{self, Built, State};
 use super::stored::{text, StoredImage};
-use super::{
-    imported, Call, CheckResult, Found, ReadResult, Reporter, Resource, ResourceError, Services,
-};
+use super::{imported, Call, CheckResult, ReadResult, Reporter, Resource, ResourceError, Services};
 use crate::context::{named_archive_dirs, tar_stream_with_named, ContextSnapshot};
 use crate::local::dockerfile_in_tar_with;
 use crate::plan::Plan;
@@ -743,10 +741,9 @@ const IMPORT_DEFAULTS: [(&str, Value); 2] = [
 /// Import: the image the id names, as its registry shows it (see [`imported`]); recorded as an
 /// adopted image, since no CodeBuild build of it is known.
 async fn import(services: &Services, call: &Call, id: &str) -> Result<ReadResult, ResourceError> {
-    let Some(found) = imported::look_up(services, id).await? else {
+    let Some(found) = imported::find(services, call, id).await? else {
         return Ok(None);
     };
-    call.reporter.info(&found.note());
     let mut computed = FastComputed::parse(&PropertyMap::new());
     computed.context_hash = found
         .context_hash
@@ -758,15 +755,11 @@ async fn import(services: &Services, call: &Call, id: &str) -> Result<ReadResult
     computed.build_status = Field::Known(ADOPTED_STATUS.into());
     computed.adopted = Field::Known(true);
     computed.platform = Field::Known(found.platform());
-    let inputs = found.inputs(&IMPORT_DEFAULTS);
-    let imported = Built {
-        id: found.image_uri(),
-        state: State::new(echo_inputs(&inputs), &inputs, Box::new(computed)),
-    };
-    Ok(Some(Found {
-        resource: imported.into_created(),
-        inputs: Some(inputs),
-    }))
+    Ok(Some(found.answer(
+        &IMPORT_DEFAULTS,
+        echo_inputs,
+        Box::new(computed),
+    )))
 }
 
 /// What preview knows: the hash (when the context could be hashed) and the platform.

@@ -1,19 +1,20 @@
 //! Import (`pulumi import`, or the `import` resource option): a Read that is given only an id
-//! describes an image already in a registry, read-only, from the registry alone.
+//! describes an image already in a registry, from the registry alone and without writing to it.
 //!
 //! The id is what Create returns, `registry/repository@sha256:<digest>`, or a tag,
 //! `registry/repository:<tag>`. A registry does not record how an image was built, so the
-//! imported inputs are only what the image shows, its `repository`; the program sets `context`
-//! and the rest. Nothing is written to the registry: the claim tag waits for the next refresh or
-//! update. A tag that is a context hash (the
-//! hash tag every push carries) becomes the state's `contextHash`, so the program's first `up`
-//! finds nothing to do when it builds the same content; without it that `up` updates the resource,
-//! which adopts the image the registry holds for the program's hash when there is one.
+//! imported inputs are what the image shows (its repository, its platform, the id's tag) and
+//! Check's defaults; the program sets `context` and the rest. A tag that is a context hash (the
+//! hash tag every push carries) becomes the state's `contextHash`, so the program that built the
+//! image diffs to nothing; without it, that program's first `up` updates the resource, adopting
+//! the image the registry holds for its hash when there is one. The claim tag waits for the
+//! first refresh or update.
 
 use super::image_args::default_platform;
 use super::pushed_image::registry_config;
+use super::state::{Built, ComputedOutputs, State};
 use super::stored::StoredImage;
-use super::{ResourceError, Services};
+use super::{Call, Found, ResourceError, Services};
 use crate::registry::{ImageRef, Platform, Registry, RegistryError};
 use crate::values::{PropertyMap, Value};
 
@@ -53,6 +54,25 @@ impl ImportedImage {
             inputs.insert((*name).into(), value.clone());
         }
         inputs
+    }
+
+    /// The engine's answer: the state of `computed` and the inputs with `defaults`, whose
+    /// outputs echo them as `echo` says.
+    pub fn answer(
+        &self,
+        defaults: &[(&str, Value)],
+        echo: fn(&PropertyMap) -> PropertyMap,
+        computed: Box<dyn ComputedOutputs>,
+    ) -> Found {
+        let inputs = self.inputs(defaults);
+        let imported = Built {
+            id: self.image_uri(),
+            state: State::new(echo(&inputs), &inputs, computed),
+        };
+        Found {
+            resource: imported.into_created(),
+            inputs: Some(inputs),
+        }
     }
 
     /// The platform built for: the config's, else the default.
@@ -110,6 +130,19 @@ pub fn was_imported(inputs: &PropertyMap) -> bool {
 pub fn is_import(outputs: &PropertyMap) -> bool {
     let stored = StoredImage::parse(outputs);
     stored.repository.is_none() && stored.digest.is_none() && stored.context_hash.is_none()
+}
+
+/// [`look_up`], then tells the user what the program must add to the imported resource.
+pub async fn find(
+    services: &Services,
+    call: &Call,
+    id: &str,
+) -> Result<Option<ImportedImage>, ResourceError> {
+    let found = look_up(services, id).await?;
+    if let Some(image) = &found {
+        call.reporter.info(&image.note());
+    }
+    Ok(found)
 }
 
 /// Looks the import `id` up in its registry with the provider's credentials for that host.
