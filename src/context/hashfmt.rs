@@ -78,6 +78,11 @@ pub(crate) struct HashedContexts<'a> {
     pub(crate) named: Vec<(&'a str, &'a [Entry])>,
 }
 
+/// True for the textual form of a context hash (either format): 64 lowercase hex digits.
+pub fn is_context_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// Computes the format 2 hash (64 lowercase hex characters).
 /// `inputs` must already be sorted.
 pub(crate) fn context_hash(
@@ -112,6 +117,15 @@ pub(crate) fn legacy_context_hash(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_64_lowercase_hex_digits_are_a_context_hash() {
+        assert!(is_context_hash(&"a1".repeat(32)));
+        assert!(!is_context_hash(&"A1".repeat(32)));
+        assert!(!is_context_hash("latest"));
+        assert!(!is_context_hash(&"a".repeat(63)));
+        assert!(!is_context_hash("../etc"));
+    }
 
     fn file(path: &str, exec: bool) -> Entry {
         Entry {

@@ -32,11 +32,8 @@ pub(crate) struct Manifest {
 
 fn manifest_path(cache_dir: &Path, hash: &str) -> Option<PathBuf> {
     // The hash may come from a user (`--explain`): never let it name another path.
-    let valid = hash.len() == 64
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    valid.then(|| cache_dir.join("manifests").join(format!("{hash}.manifest")))
+    super::is_context_hash(hash)
+        .then(|| cache_dir.join("manifests").join(format!("{hash}.manifest")))
 }
 
 /// Saves the manifest of `hash` unless it is already there (then marks it used).

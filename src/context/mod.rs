@@ -30,6 +30,7 @@ pub use archive::{
     named_archive_dirs, named_archive_root, tar_stream, tar_stream_with_named, NAMED_ARCHIVE_ROOT,
 };
 pub use error::ContextError;
+pub use hashfmt::is_context_hash;
 pub use manifest::explain;
 pub use snapshot::{snapshot, snapshot_async, snapshot_with};
 pub(crate) use transfer::transfer_set_virtual;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::registry::ImageName;
 
 use super::error::RemoteError;
-use super::upload::is_context_hash;
+use crate::context::is_context_hash;
 
 /// Where a build secret's value lives; CodeBuild resolves it inside the build, so it never travels in plaintext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

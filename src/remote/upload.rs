@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use super::clients::RemoteClients;
 use super::error::RemoteError;
+use crate::context::is_context_hash;
 
 const MIB: usize = 1024 * 1024;
 /// S3 refuses multipart parts below 5 MiB (except the last).
@@ -91,11 +92,6 @@ pub struct UploadOutcome {
     pub skipped: bool,
     /// Multipart parts sent (0 for a single PutObject or a skip).
     pub parts: u32,
-}
-
-/// True for 64 lowercase hex digits, the context engine's hash format.
-pub fn is_context_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Size of the archive already stored for `target`, or None when there is none.

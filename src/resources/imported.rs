@@ -15,6 +15,7 @@ use super::pushed_image::registry_config;
 use super::state::{Built, ComputedOutputs, State};
 use super::stored::StoredImage;
 use super::{Call, Found, ResourceError, Services};
+use crate::context::is_context_hash;
 use crate::registry::{ImageRef, Platform, Registry, RegistryError};
 use crate::values::{PropertyMap, Value};
 
@@ -207,11 +208,6 @@ fn lookup_failed(id: &str, error: RegistryError) -> ResourceError {
     ResourceError::Failed(format!("import of {id}: {error}{fix}"))
 }
 
-/// A context hash as the hash tag carries it: 64 lowercase hex characters.
-fn is_context_hash(tag: &str) -> bool {
-    tag.len() == 64 && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,14 +229,6 @@ mod tests {
         let by_tag = parse_id("localhost:5000/team/app:v1").unwrap();
         assert_eq!(by_tag.name.to_string(), "localhost:5000/team/app");
         assert_eq!(by_tag.tag.as_deref(), Some("v1"));
-    }
-
-    #[test]
-    fn only_a_hash_shaped_tag_is_a_context_hash() {
-        assert!(is_context_hash(&"a1".repeat(32)));
-        assert!(!is_context_hash(&"A1".repeat(32)));
-        assert!(!is_context_hash("latest"));
-        assert!(!is_context_hash(&"a".repeat(63)));
     }
 
     #[test]
