@@ -296,11 +296,8 @@ impl Resource for FastContainerImage {
         let mut r = InputReader::new(news);
         r.reject_unknown_names(&INPUT_NAMES);
         let inputs = read_inputs(&mut r);
-        let defaults = [
-            ("wait", Value::Bool(true)),
-            ("deleteOnDestroy", Value::Bool(false)),
-            ("contextPrefix", Value::from(DEFAULT_PREFIX)),
-        ];
+        let prefix = ("contextPrefix", Value::from(DEFAULT_PREFIX));
+        let defaults: Vec<_> = IMPORT_DEFAULTS.iter().cloned().chain([prefix]).collect();
         finish_check(
             services,
             BuildSite::Remote,
@@ -732,7 +729,7 @@ fn echo_inputs(news: &PropertyMap) -> PropertyMap {
     image_args::echo_inputs(news, &INPUT_NAMES, &[])
 }
 
-/// What an import records for the inputs only the program knows: Check's defaults.
+/// Check's defaults that an import records too (the context prefix is no fact of the image).
 const IMPORT_DEFAULTS: [(&str, Value); 2] = [
     ("wait", Value::Bool(true)),
     ("deleteOnDestroy", Value::Bool(false)),
