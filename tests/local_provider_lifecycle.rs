@@ -21,8 +21,12 @@ fn urn(name: &str) -> String {
 
 /// A provider configured for the daemon under test, as Configure leaves it.
 async fn configured_provider() -> Provider {
+    configured_with(PropertyMap::new()).await
+}
+
+/// A provider configured for the daemon under test and with the provider settings `args`.
+async fn configured_with(mut args: PropertyMap) -> Provider {
     let p = Provider::new(None);
-    let mut args = PropertyMap::new();
     args.insert("dockerHost".into(), docker_host().into());
     let req = rpc::ConfigureRequest {
         args: Some(to_struct(&args)),
@@ -32,8 +36,8 @@ async fn configured_provider() -> Provider {
     p
 }
 
-/// Inputs that build `app.py` of `context` onto busybox and push to `repo`.
-fn inputs(context: &std::path::Path, repo: &ImageName, delete_on_destroy: bool) -> PropertyMap {
+/// The test registry's username and password (secret), as `registryAuth` gives them.
+fn test_credentials() -> PropertyMap {
     let creds = registry_creds();
     let mut auth = PropertyMap::new();
     auth.insert("username".into(), creds.username.into());
@@ -41,6 +45,11 @@ fn inputs(context: &std::path::Path, repo: &ImageName, delete_on_destroy: bool) 
         "password".into(),
         Value::Secret(Box::new(creds.password.into())),
     );
+    auth
+}
+
+/// Inputs that build `app.py` of `context` onto busybox and push to `repo`.
+fn inputs(context: &std::path::Path, repo: &ImageName, delete_on_destroy: bool) -> PropertyMap {
     let mut news = PropertyMap::new();
     news.insert(
         "context".into(),
@@ -51,7 +60,7 @@ fn inputs(context: &std::path::Path, repo: &ImageName, delete_on_destroy: bool) 
         format!("FROM {BUSYBOX}\nCOPY app.py /app.py\n").into(),
     );
     news.insert("repository".into(), repo.to_string().into());
-    news.insert("registryAuth".into(), Value::Object(auth));
+    news.insert("registryAuth".into(), Value::Object(test_credentials()));
     news.insert("deleteOnDestroy".into(), delete_on_destroy.into());
     news
 }
@@ -374,27 +383,14 @@ async fn a_push_refused_after_the_hash_tag_reports_the_pushed_image() {
 /// A provider configured for the daemon under test with the test registry's credentials, as a
 /// program that imports from that registry configures it.
 async fn provider_with_registry_auth() -> Provider {
-    let p = Provider::new(None);
-    let creds = registry_creds();
-    let mut entry = PropertyMap::new();
+    let mut entry = test_credentials();
     entry.insert("address".into(), registry_addr().into());
-    entry.insert("username".into(), creds.username.into());
-    entry.insert(
-        "password".into(),
-        Value::Secret(Box::new(creds.password.into())),
-    );
     let mut args = PropertyMap::new();
-    args.insert("dockerHost".into(), docker_host().into());
     args.insert(
         "registryAuth".into(),
         Value::Array(vec![Value::Object(entry)]),
     );
-    let req = rpc::ConfigureRequest {
-        args: Some(to_struct(&args)),
-        ..Default::default()
-    };
-    p.configure(Request::new(req)).await.unwrap();
-    p
+    configured_with(args).await
 }
 
 /// `pulumi import`: Read with the id alone.
